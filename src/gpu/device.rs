@@ -1,0 +1,224 @@
+//! Adapter choice and the device.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What was chosen and why, for `abprop devices` and the log.
+#[derive(Clone, Debug)]
+pub struct AdapterChoice {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub software: bool,
+}
+
+/// The device, its queue and the caches of shaders and pipelines.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+    /// Subgroup size range reported by the adapter (min, max); meaningful with `SUBGROUP`.
+    pub subgroup_size: (u32, u32),
+    pub(crate) pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    pub(crate) modules: Mutex<HashMap<String, Arc<wgpu::ShaderModule>>>,
+    pub(crate) lost: Arc<Mutex<Option<String>>>,
+    pub(crate) uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    let n = info.name.to_lowercase();
+    info.device_type == wgpu::DeviceType::Cpu
+        || n.contains("llvmpipe")
+        || n.contains("lavapipe")
+        || n.contains("swiftshader")
+        || n.contains("softpipe")
+        || n.contains("warp")
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> u32 {
+    if is_software(info) {
+        // lavapipe (Vulkan) before llvmpipe (GL): more features, faster.
+        return if info.backend == wgpu::Backend::Vulkan {
+            1
+        } else {
+            0
+        };
+    }
+    match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 5,
+        wgpu::DeviceType::IntegratedGpu => 4,
+        wgpu::DeviceType::VirtualGpu => 3,
+        _ => 2,
+    }
+}
+
+impl Gpu {
+    /// Picks an adapter: `WGPU_BACKEND` restricts the backends, `WGPU_ADAPTER_NAME` (a
+    /// case-insensitive substring) picks by name; otherwise a hardware GPU is preferred and a
+    /// software adapter is the fallback, announced once on stderr.
+    pub fn new() -> Result<Gpu> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Every adapter wgpu can see with the current environment.
+    pub fn adapters() -> Vec<wgpu::AdapterInfo> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .map(|a| a.get_info())
+            .collect()
+    }
+
+    async fn new_async() -> Result<Gpu> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let adapters = instance.enumerate_adapters(backends).await;
+        let wanted = std::env::var("WGPU_ADAPTER_NAME")
+            .ok()
+            .map(|s| s.to_lowercase());
+        let mut candidates: Vec<wgpu::Adapter> = adapters
+            .into_iter()
+            .filter(|a| {
+                let info = a.get_info();
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| info.name.to_lowercase().contains(w.as_str()))
+            })
+            .collect();
+        if candidates.is_empty() {
+            if let Some(w) = wanted {
+                let all: Vec<String> = Self::adapters()
+                    .iter()
+                    .map(|i| format!("{} ({:?})", i.name, i.backend))
+                    .collect();
+                bail!(
+                    "no GPU adapter matches WGPU_ADAPTER_NAME={w:?}; adapters present: {}",
+                    if all.is_empty() {
+                        "none".to_string()
+                    } else {
+                        all.join(", ")
+                    }
+                );
+            }
+            bail!(
+                "no GPU adapter found{}. Install a Vulkan, Metal, DX12 or GL driver; on a headless \
+                 Debian/Ubuntu machine `apt-get install mesa-vulkan-drivers` gives the software \
+                 Vulkan driver lavapipe (Mesa's llvmpipe GL driver also works: WGPU_BACKEND=gl)",
+                std::env::var("WGPU_BACKEND").map(|b| format!(" for WGPU_BACKEND={b}")).unwrap_or_default()
+            );
+        }
+        candidates.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
+        let adapter = candidates.swap_remove(0);
+        let info = adapter.get_info();
+        if is_software(&info) {
+            eprintln!(
+                "abprop: no hardware GPU in use, running on the software adapter {} ({:?}); expect it to be slow",
+                info.name, info.backend
+            );
+        }
+        let wanted_features = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted_features;
+        let mut limits = wgpu::Limits::default();
+        let alimits = adapter.limits();
+        // Only what is checked for: never beyond the WebGPU defaults.
+        if info.backend == wgpu::Backend::Gl {
+            // GL's compute shaders see fewer storage buffers than WebGPU's default allows
+            // only on some drivers; we never bind more than 8.
+            limits.max_storage_buffers_per_shader_stage = limits
+                .max_storage_buffers_per_shader_stage
+                .min(alimits.max_storage_buffers_per_shader_stage);
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("abprop"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "could not open the device on adapter {} ({:?})",
+                    info.name, info.backend
+                )
+            })?;
+        let lost = Arc::new(Mutex::new(None));
+        let lost2 = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            *lost2.lock().unwrap() = Some(format!("{reason:?}: {msg}"));
+        });
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let unc2 = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            unc2.lock().unwrap().push(e.to_string());
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            subgroup_size: (info.subgroup_min_size, info.subgroup_max_size),
+            info,
+            features,
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            modules: Mutex::new(HashMap::new()),
+            lost,
+            uncaptured,
+        })
+    }
+
+    pub fn choice(&self) -> AdapterChoice {
+        AdapterChoice {
+            name: self.info.name.clone(),
+            backend: format!("{:?}", self.info.backend),
+            device_type: format!("{:?}", self.info.device_type),
+            driver: format!("{} {}", self.info.driver, self.info.driver_info)
+                .trim()
+                .to_string(),
+            software: self.is_software(),
+        }
+    }
+
+    pub fn is_software(&self) -> bool {
+        is_software(&self.info)
+    }
+
+    /// True when subgroup operations can be used (feature present, size known).
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP) && self.subgroup_size.0 >= 4
+    }
+
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// An error if the device was lost or an error escaped every error scope.
+    pub fn check(&self) -> Result<()> {
+        if let Some(l) = self.lost.lock().unwrap().clone() {
+            return Err(anyhow!("the GPU device was lost: {l}"));
+        }
+        let mut u = self.uncaptured.lock().unwrap();
+        if !u.is_empty() {
+            let all = u.join("; ");
+            u.clear();
+            return Err(anyhow!("GPU error: {all}"));
+        }
+        Ok(())
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow!("waiting for the GPU failed: {e}"))?;
+        self.check()
+    }
+}

@@ -1,0 +1,4 @@
+//! The kernels: one file per family, each a small wrapper that builds dispatches for
+//! shaders/<family>.wgsl, with its plain-Rust twin in a `cpu` module beside it.
+
+pub mod activation;

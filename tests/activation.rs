@@ -1,0 +1,62 @@
+//! Activation kernels against their CPU twin; the twin's derivative against finite differences.
+mod common;
+use abprop::ops::activation::{self, cpu, Activation};
+use common::*;
+
+const ACTS: [Activation; 4] = [
+    Activation::Relu,
+    Activation::LeakyRelu { slope: 0.2 },
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
+
+#[test]
+fn gpu_matches_cpu_forward_and_backward() {
+    let g = gpu();
+    let mut r = rng(1);
+    for &n in &[1usize, 3, 257, 1023, 4 * 256 * 3 + 5] {
+        for act in ACTS {
+            let x = uniform(&mut r, n, -3.0, 3.0);
+            let dy = uniform(&mut r, n, -1.0, 1.0);
+            let tx = g.upload("x", &[n], &x).unwrap();
+            let ty = g.zeros("y", &[n]).unwrap();
+            let tdy = g.upload("dy", &[n], &dy).unwrap();
+            let tdx = g.zeros("dx", &[n]).unwrap();
+            let f = activation::forward(g, act, &tx, &ty).unwrap();
+            let b = activation::backward(g, act, &ty, &tdy, &tdx).unwrap();
+            g.run(&[&f, &b]).unwrap();
+            let y = cpu::forward(act, &x);
+            // relative tolerance 1e-5 of the output scale: tanh/exp differ by a few ulps.
+            assert_close(
+                &format!("{act:?} forward n={n}"),
+                &g.read::<f32>(&ty).unwrap(),
+                &y,
+                1e-5,
+                1e-6,
+            );
+            assert_close(
+                &format!("{act:?} backward n={n}"),
+                &g.read::<f32>(&tdx).unwrap(),
+                &cpu::backward(act, &y, &dy),
+                1e-5,
+                1e-6,
+            );
+        }
+    }
+}
+
+#[test]
+fn cpu_derivative_matches_finite_differences() {
+    for act in ACTS {
+        for &x in &[-2.5f32, -0.7, -0.01, 0.013, 0.4, 1.9] {
+            let h = 1e-3f64;
+            let f = |v: f64| cpu::apply(act, v as f32) as f64;
+            let num = (f(x as f64 + h) - f(x as f64 - h)) / (2.0 * h);
+            let ana = cpu::derivative_from_output(act, cpu::apply(act, x)) as f64;
+            assert!(
+                (num - ana).abs() < 2e-3,
+                "{act:?} at {x}: fd {num} vs {ana}"
+            );
+        }
+    }
+}
