@@ -2,3 +2,4 @@
 //! shaders/<family>.wgsl, with its plain-Rust twin in a `cpu` module beside it.
 
 pub mod activation;
+pub mod reduce;
