@@ -65,6 +65,47 @@ impl Dispatch {
 /// An ordered list of dispatches recorded into one compute pass.
 pub type Sequence<'a> = Vec<&'a Dispatch>;
 
+/// What an op's constructor returns: its dispatches, in order, and the scratch tensors they
+/// use (kept alive with them). Ops never submit; callers record `seq()` where they need it.
+pub struct Op {
+    pub dispatches: Vec<Dispatch>,
+    pub scratch: Vec<super::Tensor>,
+}
+
+impl Op {
+    pub fn new(dispatches: Vec<Dispatch>) -> Op {
+        Op {
+            dispatches,
+            scratch: Vec::new(),
+        }
+    }
+    pub fn with_scratch(mut self, t: super::Tensor) -> Op {
+        self.scratch.push(t);
+        self
+    }
+    pub fn seq(&self) -> Vec<&Dispatch> {
+        self.dispatches.iter().collect()
+    }
+    /// Appends another op's dispatches and scratch after this one's.
+    pub fn then(mut self, other: Op) -> Op {
+        self.dispatches.extend(other.dispatches);
+        self.scratch.extend(other.scratch);
+        self
+    }
+    pub fn flops(&self) -> f64 {
+        self.dispatches.iter().map(|d| d.flops).sum()
+    }
+    pub fn bytes(&self) -> f64 {
+        self.dispatches.iter().map(|d| d.bytes).sum()
+    }
+}
+
+impl From<Dispatch> for Op {
+    fn from(d: Dispatch) -> Op {
+        Op::new(vec![d])
+    }
+}
+
 /// Splits `n` workgroups over x and y so neither exceeds 65535; shaders rebuild the flat index
 /// as `wg.x + wg.y * nwg.x` and return when it is `>= n`.
 pub fn grid(n: u32) -> [u32; 3] {

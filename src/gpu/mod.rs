@@ -7,7 +7,7 @@ mod tensor;
 mod timing;
 
 pub use device::{AdapterChoice, Gpu};
-pub use kernel::{grid, Dispatch, Params, Sequence};
+pub use kernel::{grid, Dispatch, Op, Params, Sequence};
 pub use tensor::Tensor;
 pub use timing::Timer;
 

@@ -1,24 +1,12 @@
 //! Deterministic reductions (shaders/reduce.wgsl): per-channel sums over batch and space,
 //! per-example sums, and the maximum magnitude. No float atomics: same input, same bits.
 
-use crate::gpu::{grid, Dispatch, Gpu, Params, Tensor};
+use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor};
 use anyhow::{ensure, Result};
 
 /// Elements per partial sum: large enough to keep a workgroup busy, small enough that big
 /// reductions spread over many workgroups.
 const PER_CHUNK: usize = 16384;
-
-/// A reduction and its scratch buffer.
-pub struct Reduction {
-    pub dispatches: Vec<Dispatch>,
-    _partials: Option<Tensor>,
-}
-
-impl Reduction {
-    pub fn seq(&self) -> Vec<&Dispatch> {
-        self.dispatches.iter().collect()
-    }
-}
 
 fn build(
     gpu: &Gpu,
@@ -28,7 +16,7 @@ fn build(
     channels: usize,
     inner: usize,
     out: &Tensor,
-) -> Result<Reduction> {
+) -> Result<Op> {
     ensure!(
         outer * channels * inner <= x.len(),
         "reduce: view [{outer}, {channels}, {inner}] exceeds tensor {:?}",
@@ -106,17 +94,17 @@ pub fn channel_sum(
     channels: usize,
     inner: usize,
     out: &Tensor,
-) -> Result<Reduction> {
+) -> Result<Op> {
     build(gpu, 0.0, x, outer, channels, inner, out)
 }
 
 /// out[r] = sum over c of x[r, c] for x viewed as [rows, cols].
-pub fn row_sum(gpu: &Gpu, x: &Tensor, rows: usize, cols: usize, out: &Tensor) -> Result<Reduction> {
+pub fn row_sum(gpu: &Gpu, x: &Tensor, rows: usize, cols: usize, out: &Tensor) -> Result<Op> {
     build(gpu, 0.0, x, 1, rows, cols, out)
 }
 
 /// out[0] = max |x| over the first `n` elements.
-pub fn max_abs(gpu: &Gpu, x: &Tensor, n: usize, out: &Tensor) -> Result<Reduction> {
+pub fn max_abs(gpu: &Gpu, x: &Tensor, n: usize, out: &Tensor) -> Result<Op> {
     build(gpu, 1.0, x, 1, 1, n, out)
 }
 
