@@ -22,9 +22,5 @@ fn main() {
         ));
     }
     table.push_str("];\n");
-    fs::write(
-        Path::new(&env::var("OUT_DIR").unwrap()).join("shaders_table.rs"),
-        table,
-    )
-    .unwrap();
+    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("shaders_table.rs"), table).unwrap();
 }

@@ -53,10 +53,7 @@ fn cpu_derivative_matches_finite_differences() {
             let f = |v: f64| cpu::apply(act, v as f32) as f64;
             let num = (f(x as f64 + h) - f(x as f64 - h)) / (2.0 * h);
             let ana = cpu::derivative_from_output(act, cpu::apply(act, x)) as f64;
-            assert!(
-                (num - ana).abs() < 2e-3,
-                "{act:?} at {x}: fd {num} vs {ana}"
-            );
+            assert!((num - ana).abs() < 2e-3, "{act:?} at {x}: fd {num} vs {ana}");
         }
     }
 }

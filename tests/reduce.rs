@@ -34,11 +34,7 @@ fn channel_sum_matches_cpu_for_many_shapes() {
         );
         // Same input, same bits.
         g.run(&red.seq()).unwrap();
-        assert_eq!(
-            got,
-            g.read::<f32>(&out).unwrap(),
-            "reduction is not reproducible"
-        );
+        assert_eq!(got, g.read::<f32>(&out).unwrap(), "reduction is not reproducible");
     }
 }
 

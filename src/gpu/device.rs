@@ -42,11 +42,7 @@ fn is_software(info: &wgpu::AdapterInfo) -> bool {
 fn rank(info: &wgpu::AdapterInfo) -> u32 {
     if is_software(info) {
         // lavapipe (Vulkan) before llvmpipe (GL): more features, faster.
-        return if info.backend == wgpu::Backend::Vulkan {
-            1
-        } else {
-            0
-        };
+        return if info.backend == wgpu::Backend::Vulkan { 1 } else { 0 };
     }
     match info.device_type {
         wgpu::DeviceType::DiscreteGpu => 5,
@@ -66,8 +62,7 @@ impl Gpu {
 
     /// Every adapter wgpu can see with the current environment.
     pub fn adapters() -> Vec<wgpu::AdapterInfo> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         pollster::block_on(instance.enumerate_adapters(backends))
             .iter()
@@ -76,13 +71,10 @@ impl Gpu {
     }
 
     async fn new_async() -> Result<Gpu> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         let adapters = instance.enumerate_adapters(backends).await;
-        let wanted = std::env::var("WGPU_ADAPTER_NAME")
-            .ok()
-            .map(|s| s.to_lowercase());
+        let wanted = std::env::var("WGPU_ADAPTER_NAME").ok().map(|s| s.to_lowercase());
         let mut candidates: Vec<wgpu::Adapter> = adapters
             .into_iter()
             .filter(|a| {
@@ -111,7 +103,9 @@ impl Gpu {
                 "no GPU adapter found{}. Install a Vulkan, Metal, DX12 or GL driver; on a headless \
                  Debian/Ubuntu machine `apt-get install mesa-vulkan-drivers` gives the software \
                  Vulkan driver lavapipe (Mesa's llvmpipe GL driver also works: WGPU_BACKEND=gl)",
-                std::env::var("WGPU_BACKEND").map(|b| format!(" for WGPU_BACKEND={b}")).unwrap_or_default()
+                std::env::var("WGPU_BACKEND")
+                    .map(|b| format!(" for WGPU_BACKEND={b}"))
+                    .unwrap_or_default()
             );
         }
         candidates.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));

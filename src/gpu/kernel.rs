@@ -14,13 +14,11 @@ impl Params {
         Params(Vec::new())
     }
     pub fn u(mut self, v: usize) -> Self {
-        self.0
-            .push(u32::try_from(v).expect("parameter exceeds u32"));
+        self.0.push(u32::try_from(v).expect("parameter exceeds u32"));
         self
     }
     pub fn i(mut self, v: i64) -> Self {
-        self.0
-            .push(i32::try_from(v).expect("parameter exceeds i32") as u32);
+        self.0.push(i32::try_from(v).expect("parameter exceeds i32") as u32);
         self
     }
     pub fn f(mut self, v: f32) -> Self {
@@ -125,28 +123,15 @@ fn used_bindings(shader: &str, entry: &str) -> Result<Vec<u32>> {
     use std::sync::Mutex;
     static CACHE: Mutex<Option<HashMap<String, Vec<u32>>>> = Mutex::new(None);
     let k = format!("{shader}:{entry}");
-    if let Some(v) = CACHE
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .get(&k)
-    {
+    if let Some(v) = CACHE.lock().unwrap().get_or_insert_with(HashMap::new).get(&k) {
         return Ok(v.clone());
     }
     let src = crate::shaders::source(shader).ok_or_else(|| anyhow!("no shader named {shader}"))?;
-    let module = naga::front::wgsl::parse_str(&src)
-        .map_err(|e| anyhow!("shader {shader}: {}", e.emit_to_string(&src)))?;
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .validate(&module)
-    .map_err(|e| {
-        anyhow!(
-            "shader {shader} does not validate: {}",
-            e.emit_to_string(&src)
-        )
-    })?;
+    let module =
+        naga::front::wgsl::parse_str(&src).map_err(|e| anyhow!("shader {shader}: {}", e.emit_to_string(&src)))?;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .map_err(|e| anyhow!("shader {shader} does not validate: {}", e.emit_to_string(&src)))?;
     let ep = module
         .entry_points
         .iter()
@@ -181,53 +166,40 @@ impl Gpu {
         if let Some(m) = self.modules.lock().unwrap().get(shader) {
             return Ok(m.clone());
         }
-        let src =
-            crate::shaders::source(shader).ok_or_else(|| anyhow!("no shader named {shader}"))?;
+        let src = crate::shaders::source(shader).ok_or_else(|| anyhow!("no shader named {shader}"))?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let m = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let m = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             bail!("shader {shader} does not compile: {e}");
         }
         let m = Arc::new(m);
-        self.modules
-            .lock()
-            .unwrap()
-            .insert(shader.to_string(), m.clone());
+        self.modules.lock().unwrap().insert(shader.to_string(), m.clone());
         Ok(m)
     }
 
     /// The compute pipeline for `entry` in shaders/`shader`.wgsl with the given override
     /// constants; created on first use and cached for the life of the device.
-    pub fn pipeline(
-        &self,
-        shader: &str,
-        entry: &str,
-        constants: &[(&str, f64)],
-    ) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub fn pipeline(&self, shader: &str, entry: &str, constants: &[(&str, f64)]) -> Result<Arc<wgpu::ComputePipeline>> {
         let k = key(shader, entry, constants);
         if let Some(p) = self.pipelines.lock().unwrap().get(&k) {
             return Ok(p.clone());
         }
         let module = self.module(shader)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let p = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&k),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+        let p = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&k),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             bail!("kernel {k}: pipeline creation failed: {e}");
         }
@@ -251,12 +223,11 @@ impl Gpu {
         let name = key(shader, entry, constants);
         let uniform = params.map(|p| {
             use wgpu::util::DeviceExt;
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(&name),
-                    contents: bytemuck::cast_slice(&p.padded()),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                })
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(&name),
+                contents: bytemuck::cast_slice(&p.padded()),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
         });
         let used = used_bindings(shader, entry)?;
         let mut entries = Vec::new();
@@ -318,9 +289,7 @@ impl Gpu {
     /// A new command encoder.
     pub fn encoder(&self) -> wgpu::CommandEncoder {
         self.device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("abprop"),
-            })
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("abprop") })
     }
 
     /// Submits an encoder, turning validation and out-of-memory errors into an error that

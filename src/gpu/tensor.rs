@@ -47,9 +47,7 @@ impl Gpu {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.next_multiple_of(16),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         Ok(Tensor {
@@ -60,12 +58,7 @@ impl Gpu {
     }
 
     /// A tensor holding `data` (f32 or u32), whose length must match the shape.
-    pub fn upload<T: bytemuck::Pod>(
-        &self,
-        label: &str,
-        shape: &[usize],
-        data: &[T],
-    ) -> Result<Tensor> {
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, shape: &[usize], data: &[T]) -> Result<Tensor> {
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
         let n: usize = shape.iter().product();
         if n != data.len() {
@@ -76,8 +69,7 @@ impl Gpu {
         }
         let t = self.zeros(label, shape)?;
         if n > 0 {
-            self.queue
-                .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+            self.queue.write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
         }
         Ok(t)
     }
@@ -85,15 +77,10 @@ impl Gpu {
     /// Overwrites a tensor's contents (takes effect at the next submit).
     pub fn write<T: bytemuck::Pod>(&self, t: &Tensor, data: &[T]) -> Result<()> {
         if data.len() != t.len() {
-            bail!(
-                "write of {} elements into a tensor of shape {:?}",
-                data.len(),
-                t.shape
-            );
+            bail!("write of {} elements into a tensor of shape {:?}", data.len(), t.shape);
         }
         if !data.is_empty() {
-            self.queue
-                .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+            self.queue.write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
         }
         Ok(())
     }
@@ -104,12 +91,7 @@ impl Gpu {
     }
 
     /// Reads `count` elements starting at element `start`.
-    pub fn read_range<T: bytemuck::Pod>(
-        &self,
-        t: &Tensor,
-        start: usize,
-        count: usize,
-    ) -> Result<Vec<T>> {
+    pub fn read_range<T: bytemuck::Pod>(&self, t: &Tensor, start: usize, count: usize) -> Result<Vec<T>> {
         assert_eq!(std::mem::size_of::<T>(), 4, "tensors hold 32-bit elements");
         if start + count > t.len() {
             bail!(
@@ -128,11 +110,9 @@ impl Gpu {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut enc = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("read-back"),
-            });
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("read-back"),
+        });
         enc.copy_buffer_to_buffer(&t.buffer, start as u64 * 4, &staging, 0, bytes);
         self.queue.submit([enc.finish()]);
         let (tx, rx) = mpsc::channel();
@@ -154,11 +134,7 @@ impl Gpu {
 
     /// Copies `src` into `dst` (same length) on the GPU.
     pub fn copy(&self, enc: &mut wgpu::CommandEncoder, src: &Tensor, dst: &Tensor) {
-        assert_eq!(
-            src.len(),
-            dst.len(),
-            "copy between tensors of different length"
-        );
+        assert_eq!(src.len(), dst.len(), "copy between tensors of different length");
         if src.len() > 0 {
             enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.bytes());
         }

@@ -13,11 +13,7 @@ pub struct Timer {
 impl Timer {
     pub fn new(gpu: &Gpu) -> Timer {
         Timer {
-            method: if gpu.has_timestamps() {
-                "timestamp"
-            } else {
-                "wall"
-            },
+            method: if gpu.has_timestamps() { "timestamp" } else { "wall" },
         }
     }
 

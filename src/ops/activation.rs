@@ -24,14 +24,7 @@ impl Activation {
     }
 }
 
-fn launch(
-    gpu: &Gpu,
-    entry: &str,
-    act: Activation,
-    a: &Tensor,
-    b: Option<&Tensor>,
-    out: &Tensor,
-) -> Result<Dispatch> {
+fn launch(gpu: &Gpu, entry: &str, act: Activation, a: &Tensor, b: Option<&Tensor>, out: &Tensor) -> Result<Dispatch> {
     ensure!(
         a.len() == out.len(),
         "activation {entry}: {:?} and {:?} differ in size",
@@ -57,10 +50,7 @@ fn launch(
         grid((n4 as u32).div_ceil(WORKGROUP)),
     )?;
     let n = a.len() as f64;
-    Ok(d.with_cost(
-        n * 4.0,
-        n * 4.0 * if entry == "forward" { 2.0 } else { 3.0 },
-    ))
+    Ok(d.with_cost(n * 4.0, n * 4.0 * if entry == "forward" { 2.0 } else { 3.0 }))
 }
 
 /// y = f(x)
@@ -69,13 +59,7 @@ pub fn forward(gpu: &Gpu, act: Activation, x: &Tensor, y: &Tensor) -> Result<Dis
 }
 
 /// dx = dy * f'(x), given y = f(x).
-pub fn backward(
-    gpu: &Gpu,
-    act: Activation,
-    y: &Tensor,
-    dy: &Tensor,
-    dx: &Tensor,
-) -> Result<Dispatch> {
+pub fn backward(gpu: &Gpu, act: Activation, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Dispatch> {
     launch(gpu, "backward", act, y, Some(dy), dx)
 }
 

@@ -8,15 +8,7 @@ use anyhow::{ensure, Result};
 /// reductions spread over many workgroups.
 const PER_CHUNK: usize = 16384;
 
-fn build(
-    gpu: &Gpu,
-    mode: f64,
-    x: &Tensor,
-    outer: usize,
-    channels: usize,
-    inner: usize,
-    out: &Tensor,
-) -> Result<Op> {
+fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner: usize, out: &Tensor) -> Result<Op> {
     ensure!(
         outer * channels * inner <= x.len(),
         "reduce: view [{outer}, {channels}, {inner}] exceeds tensor {:?}",
@@ -36,12 +28,7 @@ fn build(
         d.with_cost(n, n * 4.0)
     };
     if chunks == 1 {
-        let params = Params::new()
-            .u(outer)
-            .u(channels)
-            .u(inner)
-            .u(1)
-            .u(per_chunk);
+        let params = Params::new().u(outer).u(channels).u(inner).u(1).u(per_chunk);
         let d = gpu.dispatch(
             "reduce",
             "partial",
@@ -50,18 +37,10 @@ fn build(
             &[&x.buffer, &out.buffer],
             grid(channels as u32),
         )?;
-        return Ok(Reduction {
-            dispatches: vec![cost(d)],
-            _partials: None,
-        });
+        return Ok(Op::new(vec![cost(d)]));
     }
     let partials = gpu.zeros("reduce partials", &[channels, chunks])?;
-    let p1 = Params::new()
-        .u(outer)
-        .u(channels)
-        .u(inner)
-        .u(chunks)
-        .u(per_chunk);
+    let p1 = Params::new().u(outer).u(channels).u(inner).u(chunks).u(per_chunk);
     let d1 = gpu.dispatch(
         "reduce",
         "partial",
@@ -79,22 +58,12 @@ fn build(
         &[&partials.buffer, &out.buffer],
         [(channels as u32).div_ceil(256), 1, 1],
     )?;
-    Ok(Reduction {
-        dispatches: vec![cost(d1), d2],
-        _partials: Some(partials),
-    })
+    Ok(Op::new(vec![cost(d1), d2]).with_scratch(partials))
 }
 
 /// out[c] = sum over o, i of x[o, c, i] for x viewed as [outer, channels, inner]
 /// (the bias gradient of a layer, batch-norm statistics, per-example sums with outer = 1).
-pub fn channel_sum(
-    gpu: &Gpu,
-    x: &Tensor,
-    outer: usize,
-    channels: usize,
-    inner: usize,
-    out: &Tensor,
-) -> Result<Op> {
+pub fn channel_sum(gpu: &Gpu, x: &Tensor, outer: usize, channels: usize, inner: usize, out: &Tensor) -> Result<Op> {
     build(gpu, 0.0, x, outer, channels, inner, out)
 }
 
