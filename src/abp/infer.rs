@@ -1,0 +1,78 @@
+//! Inferential back-propagation: L steps of Langevin dynamics (or gradient descent) on the
+//! latent factors of one batch,
+//!   Z <- Z + (D^2/2) [ (1/s^2) J^T (Y - f(Z)) - Z ] + D N(0, I),
+//! recorded into the caller's compute pass; nothing is read back or allocated per step.
+
+use crate::gpu::{Dispatch, Gpu, Op, Tensor};
+use crate::model::Generator;
+use crate::ops::{langevin, loss};
+use anyhow::Result;
+
+/// The dispatches of one Langevin step for one batch whose observations are `y` (and `mask`).
+pub struct Inference {
+    residual: Op,
+    update: Op,
+    advance: Op,
+}
+
+/// Settings of the dynamics.
+#[derive(Clone, Copy, Debug)]
+pub struct Langevin {
+    pub sigma: f32,
+    pub delta: f32,
+    pub noise: bool,
+    pub seed: u32,
+    pub stream: u32,
+}
+
+impl Inference {
+    /// `index_offset`: the position of this batch's first latent value among all examples'
+    /// (so the noise of example i never depends on how examples are batched); `step`: the
+    /// GPU counter of Langevin steps, advanced after every step; `sse`: per-example squared
+    /// error scratch [batch].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        gen: &Generator,
+        y: &Tensor,
+        mask: Option<&Tensor>,
+        sse: &Tensor,
+        step: &Tensor,
+        index_offset: usize,
+        dyn_: Langevin,
+    ) -> Result<Inference> {
+        let per = gen.output().len() / gen.batch;
+        let residual = loss::residual(gpu, gen.batch, per, y, gen.output(), mask, dyn_.sigma, gen.output_grad(), sse)?;
+        let n = gen.latent().len();
+        let update = langevin::update(
+            gpu,
+            n,
+            gen.latent(),
+            gen.latent_grad(),
+            step,
+            dyn_.delta,
+            dyn_.noise,
+            dyn_.seed,
+            dyn_.stream,
+            index_offset,
+        )?;
+        let advance = langevin::advance(gpu, step)?;
+        Ok(Inference { residual, update, advance })
+    }
+
+    /// The dispatches of the residual alone (used by learning and evaluation).
+    pub fn residual(&self) -> &Op {
+        &self.residual
+    }
+
+    /// Appends `steps` Langevin steps to `seq`.
+    pub fn steps<'a>(&'a self, gen: &'a Generator, steps: usize, seq: &mut Vec<&'a Dispatch>) {
+        for _ in 0..steps {
+            seq.extend(gen.forward_seq());
+            seq.extend(self.residual.seq());
+            seq.extend(gen.to_latent_seq());
+            seq.extend(self.update.seq());
+            seq.extend(self.advance.seq());
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The training loop: all Y_i, Z_i and W resident on the GPU; one submit and one small
+//! read-back (the per-example squared errors) per iteration; atomic checkpoints, a JSON-lines
+//! log, snapshots, and exact resumption.
+
+use super::config::{Chains, Hyper};
+use super::infer::{Inference, Langevin};
+use super::learn::Learning;
+use super::stream;
+use crate::data::Dataset;
+use crate::gpu::{Dispatch, Gpu, Op, Tensor};
+use crate::io::checkpoint::{Checkpoint, HostTensor};
+use crate::model::{init_params, Generator, HostParams, Spec};
+use crate::ops::philox;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const FORMAT: &str = "abprop-checkpoint-1";
+
+/// Where and how often a run writes.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub out: PathBuf,
+    /// Write the checkpoint every this many iterations (and at the end).
+    pub checkpoint_every: usize,
+    /// Write reconstruction and sample snapshots every this many iterations (0: only at the end).
+    pub snapshot_every: usize,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+pub struct Trainer<'g> {
+    gpu: &'g Gpu,
+    pub spec: Spec,
+    pub hyper: Hyper,
+    pub gen: Generator,
+    /// Examples trained on (a whole number of batches).
+    pub n: usize,
+    pub rate: Option<u32>,
+    pub names: Vec<String>,
+    z: Vec<Tensor>,
+    _y: Vec<Tensor>,
+    _masks: Vec<Tensor>,
+    _sse: Tensor,
+    sse_all: Tensor,
+    step: Tensor,
+    fresh_step: Tensor,
+    infers: Vec<Inference>,
+    fresh: Vec<Op>,
+    pub learning: Learning,
+    pub iteration: usize,
+    /// Mean squared reconstruction error per value of the last iteration.
+    pub last_error: Option<f64>,
+}
+
+/// One line of the JSON-lines log.
+#[derive(serde::Serialize)]
+pub struct LogLine {
+    pub iteration: usize,
+    pub mse: f64,
+    pub seconds: f64,
+}
+
+impl<'g> Trainer<'g> {
+    /// A new run on `data` (its examples already shaped as the model's output), or a resumed
+    /// one when `resume` is given. `masks`, when given, hold 1 for observed and 0 for missing
+    /// values, shaped like the data.
+    pub fn new(
+        gpu: &'g Gpu,
+        spec: &Spec,
+        hyper: &Hyper,
+        data: &Dataset,
+        masks: Option<&[f32]>,
+        resume: Option<&Checkpoint>,
+    ) -> Result<Trainer<'g>> {
+        hyper.validate()?;
+        let out_shape = spec.output()?;
+        if out_shape != data.shape {
+            bail!("the data's examples are {:?} but the model makes {:?}", data.shape, out_shape);
+        }
+        let batch = hyper.batch.min(data.len());
+        let batches = data.len() / batch;
+        let n = batches * batch;
+        if n < data.len() {
+            eprintln!("abprop: training on the first {n} of {} examples (a whole number of batches of {batch})", data.len());
+        }
+        let params: HostParams = match resume {
+            Some(c) => params_from(c, spec)?,
+            None => init_params(spec, hyper.seed)?,
+        };
+        let gen = Generator::new(gpu, spec, batch, &params)?;
+        let d = spec.latent_dim();
+        let per = data.per_example();
+        let mut hyper = hyper.clone();
+        hyper.batch = batch;
+
+        // Z of every example: from the checkpoint, or N(0, I).
+        let mut z = Vec::new();
+        let latent_shape = |b| vec![b, spec.latent[0], spec.latent[1], spec.latent[2]];
+        let all_z: Option<Vec<f32>> = match resume {
+            Some(c) => {
+                let t = c.get("z")?;
+                if t.shape() != latent_shape(n).as_slice() {
+                    bail!("the checkpoint's z is {:?} but this run needs {:?}: resume with the same data", t.shape(), latent_shape(n));
+                }
+                Some(t.f32()?.to_vec())
+            }
+            None => None,
+        };
+        let mut init_ops = Vec::new();
+        for b in 0..batches {
+            let t = match &all_z {
+                Some(v) => gpu.upload("z", &latent_shape(batch), &v[b * batch * d..(b + 1) * batch * d])?,
+                None => {
+                    let t = gpu.zeros("z", &latent_shape(batch))?;
+                    init_ops.push(philox::normal_at(gpu, &t, hyper.seed as u32, stream::INIT_Z, (b * batch * d) as u32)?);
+                    t
+                }
+            };
+            z.push(t);
+        }
+        let init_seq: Vec<&Dispatch> = init_ops.iter().flat_map(|o| o.dispatches.iter()).collect();
+        gpu.run(&init_seq)?;
+
+        let shape4 = [batch, data.shape[0], data.shape[1], data.shape[2]];
+        let mut y = Vec::new();
+        let mut mk = Vec::new();
+        for b in 0..batches {
+            y.push(gpu.upload("y", &shape4, &data.values[b * batch * per..(b + 1) * batch * per])?);
+            if let Some(m) = masks {
+                mk.push(gpu.upload("mask", &shape4, &m[b * batch * per..(b + 1) * batch * per])?);
+            }
+        }
+        let sse = gpu.zeros("sse", &[batch])?;
+        let sse_all = gpu.zeros("sse all", &[n])?;
+        let counter = |k: &str| -> Result<u32> {
+            Ok(match resume {
+                Some(c) => c.get(k)?.u32()?[0],
+                None => 0,
+            })
+        };
+        let step = gpu.upload::<u32>("langevin step", &[1], &[counter("langevin_step")?])?;
+        let fresh_step = gpu.upload::<u32>("fresh step", &[1], &[counter("fresh_step")?])?;
+        let dynamics = Langevin {
+            sigma: hyper.sigma,
+            delta: hyper.delta,
+            noise: hyper.noise,
+            seed: hyper.seed as u32,
+            stream: stream::LANGEVIN,
+        };
+        let mut infers = Vec::new();
+        let mut fresh = Vec::new();
+        for b in 0..batches {
+            infers.push(Inference::new(gpu, &gen, &y[b], mk.get(b), &sse, &step, b * batch * d, dynamics)?);
+            if hyper.chains == Chains::Fresh {
+                fresh.push(philox::normal_counted(gpu, gen.latent(), hyper.seed as u32, stream::FRESH_Z, (b * batch * d) as u32, &fresh_step)?);
+            }
+        }
+        let learning = Learning::new(gpu, &gen, &hyper.optimizer, hyper.clip)?;
+        let mut t = Trainer {
+            gpu,
+            spec: spec.clone(),
+            hyper,
+            gen,
+            n,
+            rate: data.rate,
+            names: data.names[..n].to_vec(),
+            z,
+            _y: y,
+            _masks: mk,
+            _sse: sse,
+            sse_all,
+            step,
+            fresh_step,
+            infers,
+            fresh,
+            learning,
+            iteration: 0,
+            last_error: None,
+        };
+        if let Some(c) = resume {
+            t.iteration = c.meta("iteration")?.parse().context("checkpoint metadata iteration")?;
+            t.restore_optimizer(c)?;
+        }
+        Ok(t)
+    }
+
+    /// One iteration: for every batch, L Langevin steps on its Z then one learning step on W;
+    /// one submit, one read-back. Returns the mean squared reconstruction error per value.
+    pub fn iterate(&mut self) -> Result<f64> {
+        let gpu = self.gpu;
+        let mut enc = gpu.encoder();
+        let batch = self.gen.batch;
+        for (b, inf) in self.infers.iter().enumerate() {
+            let zb = &self.z[b];
+            if self.hyper.chains == Chains::Persistent {
+                gpu.copy(&mut enc, zb, self.gen.latent());
+            }
+            let mut seq: Vec<&Dispatch> = Vec::new();
+            if let Some(f) = self.fresh.get(b) {
+                seq.extend(f.seq());
+            }
+            inf.steps(&self.gen, self.hyper.langevin_steps, &mut seq);
+            self.learning.step(&self.gen, inf.residual(), &mut seq);
+            gpu.record(&mut enc, &seq);
+            gpu.copy(&mut enc, self.gen.latent(), zb);
+            enc.copy_buffer_to_buffer(&self._sse.buffer, 0, &self.sse_all.buffer, (b * batch * 4) as u64, (batch * 4) as u64);
+        }
+        if !self.fresh.is_empty() {
+            let adv = crate::ops::langevin::advance(gpu, &self.fresh_step)?;
+            gpu.record(&mut enc, &adv.seq());
+        }
+        gpu.submit(enc, "a training iteration")?;
+        let sse: Vec<f32> = gpu.read(&self.sse_all)?;
+        let per = self.gen.output().len() / batch;
+        let total: f64 = sse.iter().map(|&v| v as f64).sum();
+        let mse = total / (self.n * per) as f64;
+        if !mse.is_finite() {
+            bail!(
+                "the reconstruction error became {mse} at iteration {}: training diverged (try a smaller --lr or --delta); the last checkpoint is kept",
+                self.iteration + 1
+            );
+        }
+        self.iteration += 1;
+        self.last_error = Some(mse);
+        Ok(mse)
+    }
+
+    /// Z of every example, [n, latent...].
+    pub fn latents(&self) -> Result<Vec<f32>> {
+        let mut v = Vec::new();
+        for t in &self.z {
+            v.extend(self.gpu.read::<f32>(t)?);
+        }
+        Ok(v)
+    }
+
+    /// f(Z_i; W) for the examples of batch `b`, [batch, c, h, w].
+    pub fn reconstructions(&self, b: usize) -> Result<Vec<f32>> {
+        let mut enc = self.gpu.encoder();
+        self.gpu.copy(&mut enc, &self.z[b], self.gen.latent());
+        self.gpu.record(&mut enc, &self.gen.forward_seq());
+        self.gpu.submit(enc, "reconstruction")?;
+        self.gpu.read(self.gen.output())
+    }
+
+    /// f(Z; W) for one batch of Z ~ N(0, I) drawn from `seed`.
+    pub fn samples(&self, seed: u32) -> Result<Vec<f32>> {
+        let op = philox::normal(self.gpu, self.gen.latent(), seed, stream::SYNTHESIZE, 0)?;
+        let mut seq = op.seq();
+        seq.extend(self.gen.forward_seq());
+        self.gpu.run(&seq)?;
+        self.gpu.read(self.gen.output())
+    }
+
+    /// Everything needed to resume exactly or to use the model.
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        let mut tensors = BTreeMap::new();
+        for (name, shape, v) in self.gen.read_params(self.gpu)? {
+            tensors.insert(name, HostTensor::F32(shape, v));
+        }
+        let l = self.spec.latent;
+        tensors.insert("z".into(), HostTensor::F32(vec![self.n, l[0], l[1], l[2]], self.latents()?));
+        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
+            for (slot, t) in st.tensors() {
+                let key = format!("optim.{}.{}", p.name, slot);
+                if t.label.contains("step") {
+                    tensors.insert(key, HostTensor::U32(t.shape.clone(), self.gpu.read(t)?));
+                } else {
+                    tensors.insert(key, HostTensor::F32(t.shape.clone(), self.gpu.read(t)?));
+                }
+            }
+        }
+        tensors.insert("langevin_step".into(), HostTensor::U32(vec![1], self.gpu.read(&self.step)?));
+        tensors.insert("fresh_step".into(), HostTensor::U32(vec![1], self.gpu.read(&self.fresh_step)?));
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert("format".into(), FORMAT.into());
+        metadata.insert("abprop_version".into(), env!("CARGO_PKG_VERSION").into());
+        metadata.insert("spec".into(), serde_json::to_string(&self.spec)?);
+        metadata.insert("hyper".into(), serde_json::to_string(&self.hyper)?);
+        metadata.insert("iteration".into(), self.iteration.to_string());
+        metadata.insert("examples".into(), serde_json::to_string(&self.names)?);
+        if let Some(r) = self.rate {
+            metadata.insert("rate".into(), r.to_string());
+        }
+        Ok(Checkpoint { tensors, metadata })
+    }
+
+    fn restore_optimizer(&self, c: &Checkpoint) -> Result<()> {
+        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
+            for (slot, t) in st.tensors() {
+                let key = format!("optim.{}.{}", p.name, slot);
+                match c.get(&key)? {
+                    HostTensor::F32(_, v) => self.gpu.write(t, v)?,
+                    HostTensor::U32(_, v) => self.gpu.write(t, v)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the output grids of batch 0's reconstructions and a batch of samples (PNG), or
+    /// WAVs and waveform plots for sound.
+    pub fn snapshot(&self, dir: &Path, tag: &str) -> Result<()> {
+        let [c, h, w] = self.spec.output()?;
+        let rec = self.reconstructions(0)?;
+        let smp = self.samples(self.hyper.seed as u32)?;
+        let k = self.gen.batch.min(64);
+        std::fs::create_dir_all(dir)?;
+        if let Some(rate) = self.rate {
+            crate::io::media::write_wav(&dir.join(format!("reconstruction-{tag}.wav")), &rec[..w], rate)?;
+            crate::io::media::write_wav(&dir.join(format!("sample-{tag}.wav")), &smp[..w], rate)?;
+            crate::io::media::write_waveform(&dir.join(format!("reconstruction-{tag}.png")), &rec[..w], 800, 160)?;
+        } else {
+            let cols = (k as f64).sqrt().ceil() as usize;
+            crate::io::media::write_grid(&dir.join(format!("reconstruction-{tag}.png")), &rec, k, c, h, w, cols)?;
+            crate::io::media::write_grid(&dir.join(format!("sample-{tag}.png")), &smp, k, c, h, w, cols)?;
+        }
+        Ok(())
+    }
+
+    /// Trains to `hyper.iterations`, writing checkpoints, the log and snapshots under
+    /// `opts.out`. A diverging run stops with an error and leaves the last good checkpoint.
+    pub fn run(&mut self, opts: &TrainOptions) -> Result<()> {
+        std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+        let ckpt = opts.out.join("checkpoint.safetensors");
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(opts.out.join("log.jsonl"))
+            .context("cannot open the log")?;
+        let bar = if opts.progress {
+            let b = indicatif::ProgressBar::new(self.hyper.iterations as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {elapsed} elapsed, {eta} left, {msg}")
+                    .unwrap(),
+            );
+            b.set_position(self.iteration as u64);
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let start = Instant::now();
+        while self.iteration < self.hyper.iterations {
+            let mse = self.iterate()?;
+            let line = LogLine { iteration: self.iteration, mse, seconds: start.elapsed().as_secs_f64() };
+            writeln!(log, "{}", serde_json::to_string(&line)?)?;
+            bar.set_position(self.iteration as u64);
+            bar.set_message(format!("mse {mse:.5}"));
+            let last = self.iteration == self.hyper.iterations;
+            if last || (opts.checkpoint_every > 0 && self.iteration % opts.checkpoint_every == 0) {
+                self.checkpoint()?.save(&ckpt)?;
+            }
+            if last || (opts.snapshot_every > 0 && self.iteration % opts.snapshot_every == 0) {
+                self.snapshot(&opts.out, &format!("{:06}", self.iteration))?;
+            }
+        }
+        bar.finish();
+        Ok(())
+    }
+}
+
+/// The parameters of `spec` from a checkpoint, checked against its shapes.
+pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
+    let want = init_params(spec, 0)?;
+    want.into_iter()
+        .map(|(name, shape, _)| {
+            let t = c.get(&name)?;
+            if t.shape() != shape.as_slice() {
+                bail!("checkpoint tensor {name} is {:?}, the model needs {:?}", t.shape(), shape);
+            }
+            Ok((name, shape, t.f32()?.to_vec()))
+        })
+        .collect()
+}
+
+/// The model spec and hyperparameters stored in a checkpoint.
+pub fn spec_from(c: &Checkpoint) -> Result<(Spec, Hyper)> {
+    if c.meta("format").ok() != Some(FORMAT) {
+        bail!("not an abprop checkpoint (metadata format is not {FORMAT})");
+    }
+    let spec: Spec = serde_json::from_str(c.meta("spec")?).context("checkpoint spec")?;
+    spec.shapes()?;
+    let hyper: Hyper = serde_json::from_str(c.meta("hyper")?).context("checkpoint hyperparameters")?;
+    Ok((spec, hyper))
+}

@@ -1,0 +1,192 @@
+//! `abprop bench kernels`: each kernel timed alone at the paper networks' layer shapes, with
+//! GPU timestamps where the adapter has them (the wall clock where not), beside a plain SGEMM
+//! of 1024^3 as the yardstick.
+
+use crate::gpu::{Gpu, Op, Timer};
+use crate::ops::activation::{self, Activation};
+use crate::ops::batch_norm::{self, BnShape};
+use crate::ops::conv_transpose::{self, ConvShape};
+use crate::ops::dense::{self, DenseShape};
+use crate::ops::{gemm, langevin, loss, optim, philox};
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub kernel: String,
+    pub shape: String,
+    pub ms: f64,
+    pub gflops: f64,
+    pub gbps: f64,
+}
+
+/// A named layer shape of one of the paper's networks.
+pub struct ConvCase {
+    pub net: &'static str,
+    pub layer: usize,
+    pub shape: ConvShape,
+}
+
+/// The transposed convolutions of the paper's texture (batch 1), object (batch 64) and sound
+/// (batch 1) networks.
+pub fn paper_conv_cases() -> Vec<ConvCase> {
+    let mut v = Vec::new();
+    let tex = [(1, 512, 7), (512, 256, 14), (256, 128, 28), (128, 64, 56), (64, 3, 112)];
+    for (i, &(ci, co, h)) in tex.iter().enumerate() {
+        v.push(ConvCase { net: "texture", layer: i + 1, shape: ConvShape::conv2d(1, ci, co, h, h, 5, 2, 2, 1) });
+    }
+    let obj = [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 3, 32)];
+    for (i, &(ci, co, h)) in obj.iter().enumerate() {
+        v.push(ConvCase { net: "object", layer: i + 1, shape: ConvShape::conv2d(64, ci, co, h, h, 5, 2, 2, 1) });
+    }
+    let snd = [(1, 256, 6), (256, 128, 60), (128, 64, 600), (64, 1, 6000)];
+    for (i, &(ci, co, l)) in snd.iter().enumerate() {
+        v.push(ConvCase { net: "sound", layer: i + 1, shape: ConvShape::conv1d(1, ci, co, l, 25, 10, 8, 1) });
+    }
+    v
+}
+
+fn random(gpu: &Gpu, label: &str, shape: &[usize], rng: &mut rand::rngs::StdRng) -> Result<crate::gpu::Tensor> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    gpu.upload(label, shape, &v)
+}
+
+fn conv_desc(s: &ConvShape) -> String {
+    if s.kh == 1 && s.h_in == 1 {
+        format!("n{} {}->{} len {}->{} k{} s{}", s.batch, s.c_in, s.c_out, s.w_in, s.w_out(), s.kw, s.sw)
+    } else {
+        format!("n{} {}->{} {}x{}->{}x{} k{} s{}", s.batch, s.c_in, s.c_out, s.h_in, s.w_in, s.h_out(), s.w_out(), s.kw, s.sw)
+    }
+}
+
+/// Times one op: at least `min_reps` repetitions and about 0.3 s in all.
+fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Result<Row> {
+    let seq = op.seq();
+    let once = timer.time(gpu, &seq, 1)?;
+    let reps = ((0.3 / once.max(1e-6)) as u32).clamp(2, 200);
+    let s = timer.time(gpu, &seq, reps)?;
+    Ok(Row { kernel: kernel.to_string(), shape, ms: s * 1e3, gflops: op.flops() / s * 1e-9, gbps: op.bytes() / s * 1e-9 })
+}
+
+/// Runs every benchmark whose kernel name contains `filter` (all when empty); `each` sees each
+/// row as soon as it is measured.
+pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Vec<Row>> {
+    let timer = Timer::new(gpu);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut rows = Vec::new();
+    let mut push = |r: Row, rows: &mut Vec<Row>| {
+        each(&r);
+        rows.push(r);
+    };
+    let want = |k: &str| filter.is_empty() || k.contains(filter);
+
+    if want("sgemm") {
+        let n = 1024;
+        let a = random(gpu, "a", &[n, n], &mut rng)?;
+        let b = random(gpu, "b", &[n, n], &mut rng)?;
+        let c = gpu.zeros("c", &[n, n])?;
+        let op = gemm::sgemm(gpu, &a, &b, &c, n, n, n)?;
+        push(time(gpu, &timer, "sgemm", "1024x1024x1024".into(), &op)?, &mut rows);
+    }
+    for case in paper_conv_cases() {
+        let s = case.shape;
+        let names = ["conv_transpose_forward", "conv_transpose_backward_input", "conv_transpose_backward_weights"];
+        if !names.iter().any(|k| want(k)) {
+            continue;
+        }
+        let x = random(gpu, "x", &[s.batch, s.c_in, s.h_in, s.w_in], &mut rng)?;
+        let w = random(gpu, "w", &[s.c_in, s.c_out, s.kh, s.kw], &mut rng)?;
+        let b = random(gpu, "b", &[s.c_out], &mut rng)?;
+        let y = random(gpu, "y", &[s.batch, s.c_out, s.h_out(), s.w_out()], &mut rng)?;
+        let dx = gpu.zeros("dx", &x.shape)?;
+        let dw = gpu.zeros("dw", &w.shape)?;
+        let db = gpu.zeros("db", &b.shape)?;
+        let shape = format!("{} L{} {}", case.net, case.layer, conv_desc(&s));
+        let ops = [
+            conv_transpose::forward(gpu, &s, &x, &w, &b, &y)?,
+            conv_transpose::backward_input(gpu, &s, &y, &w, &dx)?,
+            conv_transpose::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
+        ];
+        for (name, op) in names.iter().zip(&ops) {
+            if want(name) {
+                push(time(gpu, &timer, name, shape.clone(), op)?, &mut rows);
+            }
+        }
+    }
+    if want("dense") {
+        let s = DenseShape { batch: 64, d_in: 100, d_out: 8192 };
+        let x = random(gpu, "x", &[s.batch, s.d_in], &mut rng)?;
+        let w = random(gpu, "w", &[s.d_out, s.d_in], &mut rng)?;
+        let b = random(gpu, "b", &[s.d_out], &mut rng)?;
+        let y = gpu.zeros("y", &[s.batch, s.d_out])?;
+        let dx = gpu.zeros("dx", &x.shape)?;
+        let dw = gpu.zeros("dw", &w.shape)?;
+        let db = gpu.zeros("db", &b.shape)?;
+        let shape = "object fc n64 100->8192".to_string();
+        push(time(gpu, &timer, "dense_forward", shape.clone(), &dense::forward(gpu, &s, &x, &w, &b, &y)?)?, &mut rows);
+        push(time(gpu, &timer, "dense_backward_input", shape.clone(), &dense::backward_input(gpu, &s, &y, &w, &dx)?)?, &mut rows);
+        push(time(gpu, &timer, "dense_backward_weights", shape, &dense::backward_weights(gpu, &s, &x, &y, &dw, &db)?)?, &mut rows);
+    }
+    // Elementwise and normalization kernels at the texture net's 128->64 layer output (batch 1)
+    // and the object net's 64-channel layer (batch 64).
+    let bn_cases = [("texture L4", BnShape { batch: 1, channels: 64, spatial: 112 * 112 }), ("object L3", BnShape { batch: 64, channels: 64, spatial: 32 * 32 })];
+    for (net, s) in bn_cases {
+        let n = s.batch * s.channels * s.spatial;
+        let shape = format!("{net} n{} c{} {}", s.batch, s.channels, s.spatial);
+        let x = random(gpu, "x", &[n], &mut rng)?;
+        let y = gpu.zeros("y", &[n])?;
+        let dy = random(gpu, "dy", &[n], &mut rng)?;
+        let dx = gpu.zeros("dx", &[n])?;
+        if want("batch_norm") {
+            let gamma = random(gpu, "gamma", &[s.channels], &mut rng)?;
+            let beta = random(gpu, "beta", &[s.channels], &mut rng)?;
+            let stats = gpu.zeros("stats", &[2, s.channels])?;
+            let dg = gpu.zeros("dg", &[s.channels])?;
+            let dbeta = gpu.zeros("dbeta", &[s.channels])?;
+            let f = batch_norm::forward(gpu, &s, 1e-4, &x, &gamma, &beta, &y, &stats)?;
+            push(time(gpu, &timer, "batch_norm_forward", shape.clone(), &f)?, &mut rows);
+            let b = batch_norm::backward(gpu, &s, &x, &gamma, &stats, &dy, &dx, &dg, &dbeta)?;
+            push(time(gpu, &timer, "batch_norm_backward", shape.clone(), &b)?, &mut rows);
+        }
+        if want("activation") {
+            let act = Activation::LeakyRelu { slope: 0.2 };
+            let f = Op::from(activation::forward(gpu, act, &x, &y)?);
+            push(time(gpu, &timer, "activation_forward", shape.clone(), &f)?, &mut rows);
+            let b = Op::from(activation::backward(gpu, act, &y, &dy, &dx)?);
+            push(time(gpu, &timer, "activation_backward", shape.clone(), &b)?, &mut rows);
+        }
+        if want("residual") {
+            let per = s.channels * s.spatial;
+            let sse = gpu.zeros("sse", &[s.batch])?;
+            let op = loss::residual(gpu, s.batch, per, &x, &y, None, 0.3, &dx, &sse)?;
+            push(time(gpu, &timer, "residual", shape.clone(), &op)?, &mut rows);
+        }
+        if want("philox_normal") {
+            let op = philox::normal(gpu, &y, 1, 0, 0)?;
+            push(time(gpu, &timer, "philox_normal", shape.clone(), &op)?, &mut rows);
+        }
+        if want("langevin") {
+            let step = gpu.upload::<u32>("step", &[1], &[0])?;
+            let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, true, 1, 0, 0)?;
+            push(time(gpu, &timer, "langevin", shape.clone(), &op)?, &mut rows);
+        }
+        if want("sgd") {
+            let opt = optim::Optimizer::Sgd { lr: 1e-4, momentum: 0.5, weight_decay: 0.0 };
+            let state = optim::OptimState::new(gpu, &opt, n)?;
+            let op = optim::step(gpu, &opt, optim::Clip::Value(30.0), -1.0, &y, &dy, &state)?;
+            push(time(gpu, &timer, "sgd", shape.clone(), &op)?, &mut rows);
+        }
+    }
+    Ok(rows)
+}
+
+/// The rows as an aligned text table.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = format!("{:<32} {:<44} {:>10} {:>9} {:>8}\n", "kernel", "shape", "ms", "GFLOP/s", "GB/s");
+    for r in rows {
+        s.push_str(&format!("{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2}\n", r.kernel, r.shape, r.ms, r.gflops, r.gbps));
+    }
+    s
+}

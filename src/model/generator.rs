@@ -1,0 +1,277 @@
+//! The generator network f(Z; W) on the GPU: its weights, the activations of one batch, and
+//! the three op sequences ABP needs, built once: forward, back-propagation to Z (for the
+//! Langevin inference) and back-propagation to W (for learning).
+
+use super::spec::{Layer, Shape, Spec};
+use crate::gpu::{Dispatch, Gpu, Op, Tensor};
+use crate::ops::activation::{self, Activation};
+use crate::ops::batch_norm::{self, BnShape};
+use crate::ops::conv_transpose::{self, ConvShape};
+use crate::ops::dense::{self, DenseShape};
+use anyhow::{Context, Result};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+/// A learnable tensor of the network with its gradient, named as in a PyTorch
+/// `nn.Sequential` state dict (`"{layer}.weight"`, `"{layer}.bias"`).
+pub struct Param {
+    pub name: String,
+    pub value: Tensor,
+    pub grad: Tensor,
+}
+
+/// The host-side values of the parameters, in `Generator::params` order.
+pub type HostParams = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+pub struct Generator {
+    pub spec: Spec,
+    pub batch: usize,
+    /// Per-example shapes at each layer boundary (`layers + 1`).
+    pub shapes: Vec<Shape>,
+    pub params: Vec<Param>,
+    /// Activations at each distinct boundary; `io[i]` gives a layer's (input, output) index.
+    acts: Vec<Tensor>,
+    grads: Vec<Tensor>,
+    io: Vec<(usize, usize)>,
+    /// Batch-norm statistics per layer (None for other layers).
+    stats: Vec<Option<Tensor>>,
+    forward: Vec<Op>,
+    to_latent: Vec<Op>,
+    to_weights: Vec<Op>,
+}
+
+/// The layer kinds with parameters and how their shapes map to the ops' shapes.
+pub(crate) enum Kind {
+    Dense(DenseShape),
+    Conv(ConvShape),
+    Bn(BnShape, f32),
+    Act(Activation),
+    Reshape,
+}
+
+pub(crate) fn kind(layer: &Layer, input: Shape, output: Shape, batch: usize) -> Kind {
+    let [c, h, w] = input;
+    match *layer {
+        Layer::Dense { out } => Kind::Dense(DenseShape { batch, d_in: c * h * w, d_out: out }),
+        Layer::Reshape { .. } => Kind::Reshape,
+        Layer::ConvTranspose2d { channels, kernel, stride, padding, output_padding } => {
+            Kind::Conv(ConvShape::conv2d(batch, c, channels, h, w, kernel, stride, padding, output_padding))
+        }
+        Layer::ConvTranspose1d { channels, kernel, stride, padding, output_padding } => {
+            Kind::Conv(ConvShape::conv1d(batch, c, channels, w, kernel, stride, padding, output_padding))
+        }
+        Layer::BatchNorm { eps } => Kind::Bn(BnShape { batch, channels: output[0], spatial: output[1] * output[2] }, eps),
+        Layer::Relu => Kind::Act(Activation::Relu),
+        Layer::LeakyRelu { slope } => Kind::Act(Activation::LeakyRelu { slope }),
+        Layer::Tanh => Kind::Act(Activation::Tanh),
+        Layer::Sigmoid => Kind::Act(Activation::Sigmoid),
+    }
+}
+
+/// Parameter shapes of a layer: (suffix, shape), in state-dict order.
+pub(crate) fn param_shapes(k: &Kind) -> Vec<(&'static str, Vec<usize>)> {
+    match k {
+        Kind::Dense(s) => vec![("weight", vec![s.d_out, s.d_in]), ("bias", vec![s.d_out])],
+        Kind::Conv(s) => vec![("weight", vec![s.c_in, s.c_out, s.kh, s.kw]), ("bias", vec![s.c_out])],
+        Kind::Bn(s, _) => vec![("weight", vec![s.channels]), ("bias", vec![s.channels])],
+        _ => vec![],
+    }
+}
+
+/// Initial parameters as in the authors' release: weights N(0, 0.005^2), biases 0, batch-norm
+/// scale 1 and shift 0.
+pub fn init_params(spec: &Spec, seed: u64) -> Result<HostParams> {
+    let shapes = spec.shapes()?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let normal = Normal::new(0.0f32, 0.005).unwrap();
+    let mut out = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        let k = kind(l, shapes[i], shapes[i + 1], 1);
+        for (suffix, shape) in param_shapes(&k) {
+            let n: usize = shape.iter().product();
+            let v = match (&k, suffix) {
+                (Kind::Bn(..), "weight") => vec![1.0; n],
+                (_, "weight") => (0..n).map(|_| normal.sample(&mut rng)).collect(),
+                _ => vec![0.0; n],
+            };
+            out.push((format!("{i}.{suffix}"), shape, v));
+        }
+    }
+    Ok(out)
+}
+
+impl Generator {
+    /// Builds the network for `batch` examples with the given parameter values (see
+    /// `init_params`); allocates every buffer and records nothing yet.
+    pub fn new(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams) -> Result<Generator> {
+        let shapes = spec.shapes()?;
+        let mut acts: Vec<Tensor> = Vec::new();
+        let mut grads: Vec<Tensor> = Vec::new();
+        let full = |s: Shape| vec![batch, s[0], s[1], s[2]];
+        acts.push(gpu.zeros("z", &full(shapes[0]))?);
+        grads.push(gpu.zeros("dz", &full(shapes[0]))?);
+        let mut io = Vec::new();
+        let mut params = Vec::new();
+        let mut stats = Vec::new();
+        let mut kinds = Vec::new();
+        let mut vi = values.iter();
+        for (i, l) in spec.layers.iter().enumerate() {
+            let k = kind(l, shapes[i], shapes[i + 1], batch);
+            let input = acts.len() - 1;
+            let output = if matches!(k, Kind::Reshape) {
+                input
+            } else {
+                acts.push(gpu.zeros(&format!("act{i}"), &full(shapes[i + 1]))?);
+                grads.push(gpu.zeros(&format!("grad{i}"), &full(shapes[i + 1]))?);
+                acts.len() - 1
+            };
+            io.push((input, output));
+            for (suffix, shape) in param_shapes(&k) {
+                let name = format!("{i}.{suffix}");
+                let (vname, vshape, v) = vi.next().with_context(|| format!("no value given for parameter {name}"))?;
+                anyhow::ensure!(
+                    *vname == name && *vshape == shape,
+                    "parameter {name} {shape:?} expected, got {vname} {vshape:?}"
+                );
+                params.push(Param {
+                    value: gpu.upload(&name, &shape, v)?,
+                    grad: gpu.zeros(&format!("d{name}"), &shape)?,
+                    name,
+                });
+            }
+            stats.push(match k {
+                Kind::Bn(s, _) => Some(gpu.zeros(&format!("bn{i} stats"), &[2, s.channels])?),
+                _ => None,
+            });
+            kinds.push(k);
+        }
+        anyhow::ensure!(vi.next().is_none(), "more parameter values given than the network has");
+        let mut g = Generator {
+            spec: spec.clone(),
+            batch,
+            shapes,
+            params,
+            acts,
+            grads,
+            io,
+            stats,
+            forward: Vec::new(),
+            to_latent: Vec::new(),
+            to_weights: Vec::new(),
+        };
+        g.build(gpu, &kinds)?;
+        Ok(g)
+    }
+
+    fn build(&mut self, gpu: &Gpu, kinds: &[Kind]) -> Result<()> {
+        let mut pi = 0;
+        let mut first_param = Vec::new();
+        for k in kinds {
+            first_param.push(pi);
+            pi += param_shapes(k).len();
+        }
+        for (i, k) in kinds.iter().enumerate() {
+            let (a, o) = (&self.acts[self.io[i].0], &self.acts[self.io[i].1]);
+            let p = &self.params[first_param[i]..];
+            let op = match k {
+                Kind::Dense(s) => dense::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
+                Kind::Conv(s) => conv_transpose::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
+                Kind::Bn(s, eps) => {
+                    batch_norm::forward(gpu, s, *eps, a, &p[0].value, &p[1].value, o, self.stats[i].as_ref().unwrap())?
+                }
+                Kind::Act(act) => Op::from(activation::forward(gpu, *act, a, o)?),
+                Kind::Reshape => continue,
+            };
+            self.forward.push(op);
+        }
+        for (i, k) in kinds.iter().enumerate().rev() {
+            let (ai, oi) = self.io[i];
+            let (a, o) = (&self.acts[ai], &self.acts[oi]);
+            let (gi, go) = (&self.grads[ai], &self.grads[oi]);
+            let p = &self.params[first_param[i]..];
+            // Back-propagation to the input (both sequences) and to the weights (learning).
+            let (to_input, to_w) = match k {
+                Kind::Dense(s) => (
+                    Some(dense::backward_input(gpu, s, go, &p[0].value, gi)?),
+                    Some(dense::backward_weights(gpu, s, a, go, &p[0].grad, &p[1].grad)?),
+                ),
+                Kind::Conv(s) => (
+                    Some(conv_transpose::backward_input(gpu, s, go, &p[0].value, gi)?),
+                    Some(conv_transpose::backward_weights(gpu, s, a, go, &p[0].grad, &p[1].grad)?),
+                ),
+                Kind::Bn(s, _) => {
+                    let st = self.stats[i].as_ref().unwrap();
+                    let bn = |gpu| batch_norm::backward(gpu, s, a, &p[0].value, st, go, gi, &p[0].grad, &p[1].grad);
+                    // One op computes both; the learning sequence gets its own copy.
+                    self.to_latent.push(bn(gpu)?);
+                    self.to_weights.push(bn(gpu)?);
+                    continue;
+                }
+                Kind::Act(act) => (Some(Op::from(activation::backward(gpu, *act, o, go, gi)?)), None),
+                Kind::Reshape => continue,
+            };
+            if let Some(w) = to_w {
+                self.to_weights.push(w);
+            }
+            if let Some(x) = to_input {
+                self.to_latent.push(x);
+                // Learning needs no gradient w.r.t. Z.
+                if ai != 0 {
+                    let again = match k {
+                        Kind::Dense(s) => dense::backward_input(gpu, s, go, &p[0].value, gi)?,
+                        Kind::Conv(s) => conv_transpose::backward_input(gpu, s, go, &p[0].value, gi)?,
+                        Kind::Act(act) => Op::from(activation::backward(gpu, *act, o, go, gi)?),
+                        _ => unreachable!(),
+                    };
+                    self.to_weights.push(again);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Z, [batch, latent...]: written by the caller (or the Langevin update) before `forward`.
+    pub fn latent(&self) -> &Tensor {
+        &self.acts[0]
+    }
+    /// The gradient w.r.t. Z left by `to_latent`.
+    pub fn latent_grad(&self) -> &Tensor {
+        &self.grads[0]
+    }
+    /// f(Z; W), [batch, c, h, w], left by `forward`.
+    pub fn output(&self) -> &Tensor {
+        self.acts.last().unwrap()
+    }
+    /// Where the caller puts the gradient w.r.t. the output before a backward sequence.
+    pub fn output_grad(&self) -> &Tensor {
+        self.grads.last().unwrap()
+    }
+    /// Activation at boundary `i` of the distinct boundaries (for tests).
+    pub fn activation(&self, i: usize) -> &Tensor {
+        &self.acts[i]
+    }
+
+    pub fn forward_seq(&self) -> Vec<&Dispatch> {
+        self.forward.iter().flat_map(|o| o.dispatches.iter()).collect()
+    }
+    /// Back-propagation of `output_grad` to `latent_grad` (the inferential back-propagation).
+    pub fn to_latent_seq(&self) -> Vec<&Dispatch> {
+        self.to_latent.iter().flat_map(|o| o.dispatches.iter()).collect()
+    }
+    /// Back-propagation of `output_grad` to every parameter's `grad` (the learning back-propagation).
+    pub fn to_weights_seq(&self) -> Vec<&Dispatch> {
+        self.to_weights.iter().flat_map(|o| o.dispatches.iter()).collect()
+    }
+
+    /// Reads the parameters back (for checkpoints).
+    pub fn read_params(&self, gpu: &Gpu) -> Result<HostParams> {
+        self.params.iter().map(|p| Ok((p.name.clone(), p.value.shape.clone(), gpu.read(&p.value)?))).collect()
+    }
+    pub fn read_grads(&self, gpu: &Gpu) -> Result<HostParams> {
+        self.params.iter().map(|p| Ok((p.name.clone(), p.grad.shape.clone(), gpu.read(&p.grad)?))).collect()
+    }
+    /// FLOPs of one forward pass.
+    pub fn forward_flops(&self) -> f64 {
+        self.forward.iter().map(|o| o.flops()).sum()
+    }
+}

@@ -1,0 +1,9 @@
+//! The generator model: its JSON spec and shapes, the paper's presets, the network on the GPU
+//! and its plain-Rust twin.
+
+pub mod generator;
+pub mod presets;
+pub mod spec;
+
+pub use generator::{init_params, Generator, HostParams, Param};
+pub use spec::{Layer, Shape, Spec};

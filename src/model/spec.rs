@@ -1,0 +1,195 @@
+//! The JSON description of a generator network and its shape inference.
+//!
+//! ```json
+//! { "latent": [1, 7, 7],
+//!   "layers": [ {"type": "conv_transpose2d", "channels": 512, "kernel": 5, "stride": 2, "padding": 2, "output_padding": 1},
+//!               {"type": "batch_norm"}, {"type": "relu"}, ... ] }
+//! ```
+//! `latent` is the per-example shape of Z as [channels, height, width]: `[d, 1, 1]` for a vector
+//! of d factors, `[1, h, w]` for an image of factors, `[1, 1, t]` for a sequence.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// Per-example shape [channels, height, width].
+pub type Shape = [usize; 3];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Layer {
+    /// Fully connected: flattens its input and produces `out` values.
+    Dense { out: usize },
+    /// Reinterprets the values as [channels, height, width] (sizes must agree).
+    Reshape { shape: Shape },
+    ConvTranspose2d {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        #[serde(default)]
+        output_padding: usize,
+    },
+    /// Along the width axis of a [channels, 1, length] tensor.
+    ConvTranspose1d {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        #[serde(default)]
+        output_padding: usize,
+    },
+    BatchNorm {
+        #[serde(default = "default_eps")]
+        eps: f32,
+    },
+    Relu,
+    LeakyRelu {
+        #[serde(default = "default_slope")]
+        slope: f32,
+    },
+    Tanh,
+    Sigmoid,
+}
+
+fn default_eps() -> f32 {
+    1e-4
+}
+fn default_slope() -> f32 {
+    0.2
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub latent: Shape,
+    pub layers: Vec<Layer>,
+}
+
+fn conv_out(n: usize, k: usize, s: usize, p: usize, op: usize) -> Option<usize> {
+    ((n.checked_sub(1)?) * s + k + op).checked_sub(2 * p).filter(|&v| v > 0)
+}
+
+impl Layer {
+    /// The output shape for input `x`, or an error saying why the layer cannot take it.
+    pub fn output(&self, x: Shape) -> Result<Shape> {
+        let [c, h, w] = x;
+        Ok(match *self {
+            Layer::Dense { out } => {
+                if out == 0 {
+                    bail!("a dense layer needs out > 0");
+                }
+                [out, 1, 1]
+            }
+            Layer::Reshape { shape } => {
+                if shape.iter().product::<usize>() != c * h * w {
+                    bail!("cannot reshape {x:?} ({} values) to {shape:?}", c * h * w);
+                }
+                shape
+            }
+            Layer::ConvTranspose2d { channels, kernel, stride, padding, output_padding } => {
+                if channels == 0 || kernel == 0 || stride == 0 {
+                    bail!("channels, kernel and stride must be positive");
+                }
+                if output_padding >= stride.max(1) && output_padding > 0 {
+                    bail!("output_padding {output_padding} must be smaller than the stride {stride}");
+                }
+                match (conv_out(h, kernel, stride, padding, output_padding), conv_out(w, kernel, stride, padding, output_padding)) {
+                    (Some(ho), Some(wo)) => [channels, ho, wo],
+                    _ => bail!("padding {padding} leaves no output for input {x:?}"),
+                }
+            }
+            Layer::ConvTranspose1d { channels, kernel, stride, padding, output_padding } => {
+                if h != 1 {
+                    bail!("a 1-D transposed convolution needs input [channels, 1, length], got {x:?}");
+                }
+                if channels == 0 || kernel == 0 || stride == 0 {
+                    bail!("channels, kernel and stride must be positive");
+                }
+                if output_padding >= stride && output_padding > 0 {
+                    bail!("output_padding {output_padding} must be smaller than the stride {stride}");
+                }
+                match conv_out(w, kernel, stride, padding, output_padding) {
+                    Some(wo) => [channels, 1, wo],
+                    None => bail!("padding {padding} leaves no output for input {x:?}"),
+                }
+            }
+            Layer::BatchNorm { eps } => {
+                if !(eps > 0.0) {
+                    bail!("batch norm eps must be positive");
+                }
+                x
+            }
+            Layer::LeakyRelu { slope } => {
+                if !slope.is_finite() {
+                    bail!("leaky relu slope must be finite");
+                }
+                x
+            }
+            Layer::Relu | Layer::Tanh | Layer::Sigmoid => x,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layer::Dense { .. } => "dense",
+            Layer::Reshape { .. } => "reshape",
+            Layer::ConvTranspose2d { .. } => "conv_transpose2d",
+            Layer::ConvTranspose1d { .. } => "conv_transpose1d",
+            Layer::BatchNorm { .. } => "batch_norm",
+            Layer::Relu => "relu",
+            Layer::LeakyRelu { .. } => "leaky_relu",
+            Layer::Tanh => "tanh",
+            Layer::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+impl Spec {
+    pub fn from_json(text: &str) -> Result<Spec> {
+        let spec: Spec = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("model spec: {e}"))?;
+        spec.shapes()?;
+        Ok(spec)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("spec serializes")
+    }
+
+    /// The per-example shape before each layer and after the last: `layers.len() + 1` shapes.
+    pub fn shapes(&self) -> Result<Vec<Shape>> {
+        if self.latent.iter().any(|&v| v == 0) {
+            bail!("model spec: the latent shape {:?} has a zero size", self.latent);
+        }
+        if self.layers.is_empty() {
+            bail!("model spec: no layers");
+        }
+        let mut out = vec![self.latent];
+        for (i, l) in self.layers.iter().enumerate() {
+            let s = l.output(*out.last().unwrap()).map_err(|e| {
+                anyhow::anyhow!("model spec: layer {i} ({}) does not fit its input {:?}: {e}", l.name(), out.last().unwrap())
+            })?;
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// The output shape per example.
+    pub fn output(&self) -> Result<Shape> {
+        Ok(*self.shapes()?.last().unwrap())
+    }
+
+    /// The same network with another latent shape (fully convolutional models only), e.g. a
+    /// 14x14 z for a 448x448 texture from a model learned with a 7x7 z.
+    pub fn with_latent(&self, latent: Shape) -> Result<Spec> {
+        if self.layers.iter().any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. })) && latent != self.latent {
+            bail!("only fully convolutional models accept another latent size (this one has a dense or reshape layer)");
+        }
+        let s = Spec { latent, layers: self.layers.clone() };
+        s.shapes()?;
+        Ok(s)
+    }
+
+    pub fn latent_dim(&self) -> usize {
+        self.latent.iter().product()
+    }
+}
