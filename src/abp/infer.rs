@@ -54,7 +54,7 @@ impl Inference {
             dyn_.noise,
             dyn_.seed,
             dyn_.stream,
-            index_offset,
+            index_offset as u32,
         )?;
         let advance = langevin::advance(gpu, step)?;
         Ok(Inference { residual, update, advance })

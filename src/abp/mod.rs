@@ -4,6 +4,8 @@
 pub mod config;
 pub mod infer;
 pub mod learn;
+pub mod reconstruct;
+pub mod synthesis;
 pub mod trainer;
 
 pub use config::{preset, Chains, Hyper, Preset, PRESET_NAMES};

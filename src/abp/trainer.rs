@@ -49,6 +49,7 @@ pub struct Trainer<'g> {
     fresh_step: Tensor,
     infers: Vec<Inference>,
     fresh: Vec<Op>,
+    fresh_advance: Option<Op>,
     pub learning: Learning,
     pub iteration: usize,
     /// Mean squared reconstruction error per value of the last iteration.
@@ -110,12 +111,21 @@ impl<'g> Trainer<'g> {
             None => None,
         };
         let mut init_ops = Vec::new();
+        let zero_step = gpu.upload::<u32>("zero step", &[1], &[0])?;
         for b in 0..batches {
             let t = match &all_z {
                 Some(v) => gpu.upload("z", &latent_shape(batch), &v[b * batch * d..(b + 1) * batch * d])?,
                 None => {
                     let t = gpu.zeros("z", &latent_shape(batch))?;
-                    init_ops.push(philox::normal_at(gpu, &t, hyper.seed as u32, stream::INIT_Z, (b * batch * d) as u32)?);
+                    init_ops.push(philox::normal_range(
+                        gpu,
+                        &t,
+                        t.len(),
+                        hyper.seed as u32,
+                        stream::INIT_Z,
+                        &zero_step,
+                        (b * batch * d) as u32,
+                    )?);
                     t
                 }
             };
@@ -155,7 +165,15 @@ impl<'g> Trainer<'g> {
         for b in 0..batches {
             infers.push(Inference::new(gpu, &gen, &y[b], mk.get(b), &sse, &step, b * batch * d, dynamics)?);
             if hyper.chains == Chains::Fresh {
-                fresh.push(philox::normal_counted(gpu, gen.latent(), hyper.seed as u32, stream::FRESH_Z, (b * batch * d) as u32, &fresh_step)?);
+                fresh.push(philox::normal_range(
+                    gpu,
+                    gen.latent(),
+                    gen.latent().len(),
+                    hyper.seed as u32,
+                    stream::FRESH_Z,
+                    &fresh_step,
+                    (b * batch * d) as u32,
+                )?);
             }
         }
         let learning = Learning::new(gpu, &gen, &hyper.optimizer, hyper.clip)?;
@@ -175,6 +193,7 @@ impl<'g> Trainer<'g> {
             step,
             fresh_step,
             infers,
+            fresh_advance: if fresh.is_empty() { None } else { Some(crate::ops::langevin::advance(gpu, &fresh_step)?) },
             fresh,
             learning,
             iteration: 0,
@@ -198,18 +217,13 @@ impl<'g> Trainer<'g> {
             if self.hyper.chains == Chains::Persistent {
                 gpu.copy(&mut enc, zb, self.gen.latent());
             }
-            let mut seq: Vec<&Dispatch> = Vec::new();
-            if let Some(f) = self.fresh.get(b) {
-                seq.extend(f.seq());
-            }
-            inf.steps(&self.gen, self.hyper.langevin_steps, &mut seq);
+            let mut seq = self.infer_seq(b);
             self.learning.step(&self.gen, inf.residual(), &mut seq);
             gpu.record(&mut enc, &seq);
             gpu.copy(&mut enc, self.gen.latent(), zb);
             enc.copy_buffer_to_buffer(&self._sse.buffer, 0, &self.sse_all.buffer, (b * batch * 4) as u64, (batch * 4) as u64);
         }
-        if !self.fresh.is_empty() {
-            let adv = crate::ops::langevin::advance(gpu, &self.fresh_step)?;
+        if let Some(adv) = &self.fresh_advance {
             gpu.record(&mut enc, &adv.seq());
         }
         gpu.submit(enc, "a training iteration")?;
@@ -226,6 +240,23 @@ impl<'g> Trainer<'g> {
         self.iteration += 1;
         self.last_error = Some(mse);
         Ok(mse)
+    }
+
+    /// The dispatches of batch `b`'s inference (its L Langevin steps), for timing.
+    pub fn infer_seq(&self, b: usize) -> Vec<&Dispatch> {
+        let mut seq = Vec::new();
+        if let Some(f) = self.fresh.get(b) {
+            seq.extend(f.seq());
+        }
+        self.infers[b].steps(&self.gen, self.hyper.langevin_steps, &mut seq);
+        seq
+    }
+
+    /// The dispatches of batch `b`'s learning step, for timing.
+    pub fn learn_seq(&self, b: usize) -> Vec<&Dispatch> {
+        let mut seq = Vec::new();
+        self.learning.step(&self.gen, self.infers[b].residual(), &mut seq);
+        seq
     }
 
     /// Z of every example, [n, latent...].

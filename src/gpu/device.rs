@@ -27,6 +27,9 @@ pub struct Gpu {
     pub(crate) modules: Mutex<HashMap<String, Arc<wgpu::ShaderModule>>>,
     pub(crate) lost: Arc<Mutex<Option<String>>>,
     pub(crate) uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Submits and read-backs so far (for the benchmark's per-iteration counts).
+    pub submits: std::sync::atomic::AtomicUsize,
+    pub readbacks: std::sync::atomic::AtomicUsize,
 }
 
 fn is_software(info: &wgpu::AdapterInfo) -> bool {
@@ -166,6 +169,8 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             lost,
             uncaptured,
+            submits: Default::default(),
+            readbacks: Default::default(),
         })
     }
 

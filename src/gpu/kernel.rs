@@ -298,6 +298,7 @@ impl Gpu {
         let v = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let o = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let idx = self.queue.submit([enc.finish()]);
+        self.submits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let oom = pollster::block_on(o.pop());
         let val = pollster::block_on(v.pop());
         if let Some(e) = oom {

@@ -115,6 +115,7 @@ impl Gpu {
         });
         enc.copy_buffer_to_buffer(&t.buffer, start as u64 * 4, &staging, 0, bytes);
         self.queue.submit([enc.finish()]);
+        self.readbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);

@@ -189,6 +189,18 @@ impl Spec {
         Ok(s)
     }
 
+    /// The same network with `channels` output channels (its last transposed convolution or
+    /// dense layer changed), e.g. 1 for grayscale data with a preset made for RGB.
+    pub fn with_output_channels(&self, channels: usize) -> Result<Spec> {
+        let mut s = self.clone();
+        match s.layers.iter_mut().rev().find(|l| !matches!(l, Layer::Tanh | Layer::Sigmoid | Layer::Relu | Layer::LeakyRelu { .. })) {
+            Some(Layer::ConvTranspose2d { channels: c, .. }) | Some(Layer::ConvTranspose1d { channels: c, .. }) => *c = channels,
+            _ => bail!("the network does not end in a transposed convolution: cannot change its output channels"),
+        }
+        s.shapes()?;
+        Ok(s)
+    }
+
     pub fn latent_dim(&self) -> usize {
         self.latent.iter().product()
     }
