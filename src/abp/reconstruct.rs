@@ -1,0 +1,78 @@
+//! Reconstruction of data the model never saw (the paper's Experiment 7): Z inferred from
+//! N(0, I) by Langevin dynamics with W fixed, then f(Z; W) and the per-example error.
+
+use super::infer::{Inference, Langevin};
+use super::stream;
+use crate::data::Dataset;
+use crate::gpu::{Dispatch, Gpu};
+use crate::model::{Generator, HostParams, Spec};
+use crate::ops::philox;
+use anyhow::{bail, Result};
+
+#[derive(Clone, Copy, Debug)]
+pub struct ReconstructOptions {
+    pub steps: usize,
+    pub delta: f32,
+    pub sigma: f32,
+    pub noise: bool,
+    pub seed: u32,
+    pub batch: usize,
+}
+
+impl Default for ReconstructOptions {
+    fn default() -> Self {
+        ReconstructOptions { steps: 300, delta: 0.05, sigma: 0.3, noise: true, seed: 1, batch: 100 }
+    }
+}
+
+pub struct Reconstruction {
+    /// [n, c, h, w]
+    pub outputs: Vec<f32>,
+    /// [n, latent...]
+    pub z: Vec<f32>,
+    /// Mean squared error per value, per example.
+    pub mse: Vec<f64>,
+}
+
+/// Infers Z for every example of `data` (optionally only over `masks`' observed values) and
+/// reconstructs it. One submit per batch.
+pub fn reconstruct(gpu: &Gpu, spec: &Spec, params: &HostParams, data: &Dataset, masks: Option<&[f32]>, o: &ReconstructOptions) -> Result<Reconstruction> {
+    if spec.output()? != data.shape {
+        bail!("the data's examples are {:?} but the model makes {:?}", data.shape, spec.output()?);
+    }
+    let n = data.len();
+    let per = data.per_example();
+    let d = spec.latent_dim();
+    let mut out = Reconstruction { outputs: Vec::new(), z: Vec::new(), mse: Vec::new() };
+    let mut start = 0;
+    let mut gen: Option<Generator> = None;
+    while start < n {
+        let b = (n - start).min(o.batch);
+        if gen.as_ref().is_none_or(|g| g.batch != b) {
+            gen = Some(Generator::new(gpu, spec, b, params)?);
+        }
+        let g = gen.as_ref().unwrap();
+        let shape = [b, data.shape[0], data.shape[1], data.shape[2]];
+        let y = gpu.upload("y", &shape, &data.values[start * per..(start + b) * per])?;
+        let mask = masks.map(|m| gpu.upload("mask", &shape, &m[start * per..(start + b) * per])).transpose()?;
+        let sse = gpu.zeros("sse", &[b])?;
+        let step = gpu.upload::<u32>("step", &[1], &[0])?;
+        let dynamics = Langevin { sigma: o.sigma, delta: o.delta, noise: o.noise, seed: o.seed, stream: stream::RECONSTRUCT };
+        let inf = Inference::new(gpu, g, &y, mask.as_ref(), &sse, &step, start * d, dynamics)?;
+        let init = philox::normal_range(gpu, g.latent(), b * d, o.seed, stream::INIT_Z, &step, (start * d) as u32)?;
+        let mut seq: Vec<&Dispatch> = init.seq();
+        inf.steps(g, o.steps, &mut seq);
+        seq.extend(g.forward_seq());
+        seq.extend(inf.residual().seq());
+        gpu.run(&seq)?;
+        out.outputs.extend(gpu.read::<f32>(g.output())?);
+        out.z.extend(gpu.read::<f32>(g.latent())?);
+        let observed: Vec<f64> = match masks {
+            Some(m) => (0..b).map(|i| m[(start + i) * per..(start + i + 1) * per].iter().map(|&v| v as f64).sum::<f64>().max(1.0)).collect(),
+            None => vec![per as f64; b],
+        };
+        out.mse.extend(gpu.read::<f32>(&sse)?.iter().zip(&observed).map(|(&s, &k)| s as f64 / k));
+        start += b;
+    }
+    Ok(out)
+}
