@@ -2,4 +2,7 @@
 //! shaders/<family>.wgsl, with its plain-Rust twin in a `cpu` module beside it.
 
 pub mod activation;
+pub mod langevin;
+pub mod optim;
+pub mod philox;
 pub mod reduce;
