@@ -2,6 +2,9 @@
 //! shaders/<family>.wgsl, with its plain-Rust twin in a `cpu` module beside it.
 
 pub mod activation;
+pub mod conv_transpose;
+pub mod dense;
+pub mod gemm;
 pub mod langevin;
 pub mod optim;
 pub mod philox;

@@ -1,0 +1,416 @@
+//! Batch normalization on the current batch's statistics (shaders/batch_norm.wgsl), as in
+//! the ABP authors' release: no running averages, per-channel scale `gamma` and shift `beta`.
+//!
+//! x is viewed as [batch, channels, spatial] (spatial = h*w, a length for 1-D data, or 1 after
+//! a dense layer). The statistics are biased (divided by m = batch * spatial).
+//!
+//! Per-channel sums are deterministic (fixed order, no atomics). A channel's elements are
+//! split into chunks, each reduced by one workgroup, and the chunks merged in order by a
+//! finish pass; then a third pass writes y (or dx). When a channel fits in one chunk a single
+//! fused dispatch does all three. Rows of more than 64 units (vec4 when spatial % 4 == 0)
+//! use one workgroup per (channel, chunk of units); shorter rows (many channels with small
+//! spatial, spatial 1 after a dense layer) use one workgroup per (block of 256 / units
+//! channels, chunk of examples), so neighbouring threads read neighbouring addresses.
+//! Mean and variance come from per-thread sums shifted by a member of the thread's own set,
+//! turned into (count, mean, M2) and merged with Chan et al.'s formula: no E[x^2] - E[x]^2
+//! cancellation, whatever the mean (see shaders/batch_norm.wgsl).
+//!
+//! Neither pass may run in place (x and y, or dy and dx, must be different tensors).
+
+use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor, WORKGROUP};
+use anyhow::{ensure, Result};
+use serde::{Deserialize, Serialize};
+
+/// x viewed as [batch, channels, spatial].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BnShape {
+    pub batch: usize,
+    pub channels: usize,
+    pub spatial: usize,
+}
+
+impl BnShape {
+    /// Elements of x.
+    pub fn len(&self) -> usize {
+        self.batch * self.channels * self.spatial
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Elements per channel: m = batch * spatial.
+    pub fn per_channel(&self) -> usize {
+        self.batch * self.spatial
+    }
+}
+
+/// Elements per chunk of a channel's sum: one workgroup's share.
+const PER_CHUNK: usize = 16384;
+/// Rows of at most this many units (vec4 or f32) use the column layout.
+const COL_MAX_UNITS: usize = 64;
+
+struct Plan {
+    v4: bool,
+    /// Column layout: a workgroup takes `cpw` whole channels and a chunk of examples.
+    col: bool,
+    su: usize,
+    mu: usize,
+    chunks: usize,
+    per_chunk: usize,
+    cpw: usize,
+    bper: usize,
+    /// Workgroups of the partial (or fused) pass.
+    groups: usize,
+}
+
+fn plan(s: &BnShape) -> Plan {
+    let v4 = s.spatial.is_multiple_of(4);
+    let w = if v4 { 4 } else { 1 };
+    let su = s.spatial / w;
+    let mu = s.batch * su;
+    if su <= COL_MAX_UNITS {
+        let cpw = WORKGROUP as usize / su;
+        let bper = (PER_CHUNK / (w * su * cpw)).max(1);
+        let chunks = s.batch.div_ceil(bper);
+        let bper = s.batch.div_ceil(chunks);
+        return Plan {
+            v4,
+            col: true,
+            su,
+            mu,
+            chunks,
+            per_chunk: mu,
+            cpw,
+            bper,
+            groups: s.channels.div_ceil(cpw) * chunks,
+        };
+    }
+    let per = PER_CHUNK / w;
+    let chunks = mu.div_ceil(per).max(1);
+    Plan {
+        v4,
+        col: false,
+        su,
+        mu,
+        chunks,
+        per_chunk: if chunks == 1 { mu } else { per },
+        cpw: 1,
+        bper: s.batch,
+        groups: s.channels * chunks,
+    }
+}
+
+fn params(s: &BnShape, pl: &Plan, eps: f32) -> Params {
+    Params::new()
+        .u(s.channels)
+        .u(pl.su)
+        .u(pl.mu)
+        .u(pl.chunks)
+        .u(pl.per_chunk)
+        .u((WORKGROUP as usize / pl.su) * s.channels * pl.su + WORKGROUP as usize % pl.su)
+        .u(WORKGROUP as usize % pl.su)
+        .u((s.channels - 1) * pl.su)
+        .f(s.per_channel() as f32)
+        .f(eps)
+        .u(s.batch)
+        .u(pl.cpw)
+        .u(pl.bper)
+}
+
+fn check(s: &BnShape, what: &str, t: &Tensor, need: usize) -> Result<()> {
+    ensure!(
+        t.len() >= need,
+        "batch_norm: {what} {:?} ({}) holds fewer than the {need} values of {s:?}",
+        t.shape,
+        t.label
+    );
+    Ok(())
+}
+
+fn check_shape(s: &BnShape) -> Result<()> {
+    ensure!(
+        s.batch > 0 && s.channels > 0 && s.spatial > 0,
+        "batch_norm: empty shape {s:?}"
+    );
+    ensure!(
+        s.len() < (u32::MAX as usize) / 2,
+        "batch_norm: shape {s:?} is too large"
+    );
+    Ok(())
+}
+
+/// The buffers for bindings 1..=10 of batch_norm.wgsl; entry points bind only those they use,
+/// so the unused slots hold any buffer (x).
+#[allow(clippy::too_many_arguments)]
+fn slots<'a>(
+    x: &'a Tensor,
+    gamma: Option<&'a Tensor>,
+    beta: Option<&'a Tensor>,
+    stats: &'a Tensor,
+    y: Option<&'a Tensor>,
+    part: Option<&'a Tensor>,
+    dy: Option<&'a Tensor>,
+    dx: Option<&'a Tensor>,
+    dgamma: Option<&'a Tensor>,
+    dbeta: Option<&'a Tensor>,
+) -> [&'a wgpu::Buffer; 10] {
+    let b = |t: Option<&'a Tensor>| &t.unwrap_or(x).buffer;
+    [
+        &x.buffer,
+        b(gamma),
+        b(beta),
+        &stats.buffer,
+        b(y),
+        b(part),
+        b(dy),
+        b(dx),
+        b(dgamma),
+        b(dbeta),
+    ]
+}
+
+fn launch(
+    gpu: &Gpu,
+    entry: &str,
+    pl: &Plan,
+    prm: &Params,
+    bufs: &[&wgpu::Buffer; 10],
+    groups: u32,
+) -> Result<Dispatch> {
+    gpu.dispatch(
+        "batch_norm",
+        entry,
+        &[("V4", if pl.v4 { 1.0 } else { 0.0 })],
+        Some(prm),
+        bufs,
+        grid(groups),
+    )
+}
+
+/// y = gamma * (x - mean) / sqrt(var + eps) + beta per channel, with the mean and biased
+/// variance of the current batch; writes `stats` [2, channels] = (mean, 1/sqrt(var + eps)) for
+/// the backward pass. x, y: [batch, channels, spatial]; gamma, beta: [channels].
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    gpu: &Gpu,
+    shape: &BnShape,
+    eps: f32,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    y: &Tensor,
+    stats: &Tensor,
+) -> Result<Op> {
+    check_shape(shape)?;
+    ensure!(eps >= 0.0 && eps.is_finite(), "batch_norm: eps {eps} must be >= 0");
+    let n = shape.len();
+    let c = shape.channels;
+    check(shape, "x", x, n)?;
+    check(shape, "y", y, n)?;
+    check(shape, "gamma", gamma, c)?;
+    check(shape, "beta", beta, c)?;
+    check(shape, "stats", stats, 2 * c)?;
+    let pl = plan(shape);
+    let prm = params(shape, &pl, eps);
+    let nf = n as f64;
+    let cf = c as f64;
+    if pl.chunks == 1 {
+        let bufs = slots(x, Some(gamma), Some(beta), stats, Some(y), None, None, None, None, None);
+        let entry = if pl.col { "col_forward_fused" } else { "forward_fused" };
+        let d = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?;
+        return Ok(Op::new(vec![d.with_cost(10.0 * nf, 12.0 * nf + 16.0 * cf)]));
+    }
+    let part = gpu.zeros("batch_norm partials", &[c, pl.chunks, 3])?;
+    let bufs = slots(
+        x,
+        Some(gamma),
+        Some(beta),
+        stats,
+        Some(y),
+        Some(&part),
+        None,
+        None,
+        None,
+        None,
+    );
+    let entry = if pl.col { "col_stats_partial" } else { "stats_partial" };
+    let d1 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?
+        .with_cost(6.0 * nf, 4.0 * nf + 12.0 * (c * pl.chunks) as f64);
+    let d2 = launch(gpu, "stats_finish", &pl, &prm, &bufs, (c as u32).div_ceil(WORKGROUP))?
+        .with_cost(10.0 * (c * pl.chunks) as f64, 12.0 * (c * pl.chunks) as f64 + 8.0 * cf);
+    let entry = if pl.col { "col_normalize" } else { "normalize" };
+    let d3 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?.with_cost(3.0 * nf, 8.0 * nf + 16.0 * cf);
+    Ok(Op::new(vec![d1, d2, d3]).with_scratch(part))
+}
+
+/// The backward pass of `forward` (same `stats`), through the batch mean and variance:
+/// dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma * inv_std / m * (m * dy - dbeta -
+/// xhat * dgamma), with xhat = (x - mean) * inv_std and m = batch * spatial. dgamma and dbeta
+/// are overwritten, not accumulated.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    gpu: &Gpu,
+    shape: &BnShape,
+    x: &Tensor,
+    gamma: &Tensor,
+    stats: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+) -> Result<Op> {
+    check_shape(shape)?;
+    let n = shape.len();
+    let c = shape.channels;
+    check(shape, "x", x, n)?;
+    check(shape, "dy", dy, n)?;
+    check(shape, "dx", dx, n)?;
+    check(shape, "gamma", gamma, c)?;
+    check(shape, "dgamma", dgamma, c)?;
+    check(shape, "dbeta", dbeta, c)?;
+    check(shape, "stats", stats, 2 * c)?;
+    let pl = plan(shape);
+    let prm = params(shape, &pl, 0.0);
+    let nf = n as f64;
+    let cf = c as f64;
+    if pl.chunks == 1 {
+        let bufs = slots(
+            x,
+            Some(gamma),
+            None,
+            stats,
+            None,
+            None,
+            Some(dy),
+            Some(dx),
+            Some(dgamma),
+            Some(dbeta),
+        );
+        let entry = if pl.col { "col_backward_fused" } else { "backward_fused" };
+        let d = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?;
+        return Ok(Op::new(vec![d.with_cost(10.0 * nf, 20.0 * nf + 20.0 * cf)]));
+    }
+    let part = gpu.zeros("batch_norm grad partials", &[c, pl.chunks, 2])?;
+    let bufs = slots(
+        x,
+        Some(gamma),
+        None,
+        stats,
+        None,
+        Some(&part),
+        Some(dy),
+        Some(dx),
+        Some(dgamma),
+        Some(dbeta),
+    );
+    let entry = if pl.col { "col_grad_partial" } else { "grad_partial" };
+    let d1 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?
+        .with_cost(4.0 * nf, 8.0 * nf + 8.0 * (c * pl.chunks) as f64);
+    let d2 = launch(gpu, "grad_finish", &pl, &prm, &bufs, (c as u32).div_ceil(WORKGROUP))?
+        .with_cost(2.0 * (c * pl.chunks) as f64, 8.0 * (c * pl.chunks) as f64 + 12.0 * cf);
+    let entry = if pl.col { "col_grad_input" } else { "grad_input" };
+    let d3 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?.with_cost(6.0 * nf, 12.0 * nf + 20.0 * cf);
+    Ok(Op::new(vec![d1, d2, d3]).with_scratch(part))
+}
+
+/// The plain-Rust twin, computed in f64 (the `_f64` functions are exposed for finite-difference
+/// checks; the f32 ones round their results).
+pub mod cpu {
+    use super::BnShape;
+
+    /// Forward pass in f64: (y, stats) with stats = [mean.., inv_std..].
+    pub fn forward_f64(s: &BnShape, eps: f64, x: &[f64], gamma: &[f64], beta: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (b, c, sp) = (s.batch, s.channels, s.spatial);
+        let m = (b * sp) as f64;
+        let mut y = vec![0.0; x.len()];
+        let mut stats = vec![0.0; 2 * c];
+        for ch in 0..c {
+            let idx = |o: usize, i: usize| (o * c + ch) * sp + i;
+            let mut sum = 0.0;
+            for o in 0..b {
+                for i in 0..sp {
+                    sum += x[idx(o, i)];
+                }
+            }
+            let mean = sum / m;
+            let mut ss = 0.0;
+            for o in 0..b {
+                for i in 0..sp {
+                    let d = x[idx(o, i)] - mean;
+                    ss += d * d;
+                }
+            }
+            let inv = 1.0 / (ss / m + eps).sqrt();
+            stats[ch] = mean;
+            stats[c + ch] = inv;
+            for o in 0..b {
+                for i in 0..sp {
+                    y[idx(o, i)] = gamma[ch] * (x[idx(o, i)] - mean) * inv + beta[ch];
+                }
+            }
+        }
+        (y, stats)
+    }
+
+    /// Backward pass in f64: (dx, dgamma, dbeta), given the forward's stats.
+    pub fn backward_f64(
+        s: &BnShape,
+        x: &[f64],
+        gamma: &[f64],
+        stats: &[f64],
+        dy: &[f64],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let (b, c, sp) = (s.batch, s.channels, s.spatial);
+        let m = (b * sp) as f64;
+        let mut dx = vec![0.0; x.len()];
+        let mut dgamma = vec![0.0; c];
+        let mut dbeta = vec![0.0; c];
+        for ch in 0..c {
+            let idx = |o: usize, i: usize| (o * c + ch) * sp + i;
+            let (mean, inv) = (stats[ch], stats[c + ch]);
+            let (mut db, mut dg) = (0.0, 0.0);
+            for o in 0..b {
+                for i in 0..sp {
+                    let j = idx(o, i);
+                    db += dy[j];
+                    dg += dy[j] * (x[j] - mean) * inv;
+                }
+            }
+            dbeta[ch] = db;
+            dgamma[ch] = dg;
+            let k = gamma[ch] * inv / m;
+            for o in 0..b {
+                for i in 0..sp {
+                    let j = idx(o, i);
+                    let xhat = (x[j] - mean) * inv;
+                    dx[j] = k * (m * dy[j] - db - xhat * dg);
+                }
+            }
+        }
+        (dx, dgamma, dbeta)
+    }
+
+    fn up(v: &[f32]) -> Vec<f64> {
+        v.iter().map(|&a| a as f64).collect()
+    }
+    fn down(v: Vec<f64>) -> Vec<f32> {
+        v.into_iter().map(|a| a as f32).collect()
+    }
+
+    /// Forward pass: (y, stats) with stats [2, channels] = (mean, 1/sqrt(var + eps)).
+    pub fn forward(s: &BnShape, eps: f32, x: &[f32], gamma: &[f32], beta: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (y, st) = forward_f64(s, eps as f64, &up(x), &up(gamma), &up(beta));
+        (down(y), down(st))
+    }
+
+    /// Backward pass: (dx, dgamma, dbeta).
+    pub fn backward(
+        s: &BnShape,
+        x: &[f32],
+        gamma: &[f32],
+        stats: &[f32],
+        dy: &[f32],
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (dx, dg, db) = backward_f64(s, &up(x), &up(gamma), &up(stats), &up(dy));
+        (down(dx), down(dg), down(db))
+    }
+}

@@ -1,0 +1,518 @@
+//! Transposed convolution (PyTorch's ConvTranspose1d/2d): forward and both backward passes as
+//! packed GEMMs (src/ops/gemm.rs) plus a gather (shaders/conv_transpose.wgsl).
+//!
+//! Layouts: x [batch, c_in, h_in, w_in], w [c_in, c_out, kh, kw], b [c_out],
+//! y [batch, c_out, h_out, w_out] with h_out = (h_in - 1) * sh - 2 * ph + kh + oph; 1-D
+//! layers are the case h_in = kh = sh = 1, ph = oph = 0.
+//!
+//! With T = kh * kw taps and P = h_in * w_in input positions:
+//! - forward: cols[(co, t)][(b, p)] = sum_ci w[ci, (co, t)] x[b, ci, p] (a GEMM with M = c_out T,
+//!   N = batch P, K = c_in), then `col2im` sums the taps that land on each output (a gather in a
+//!   fixed order, no atomics) and adds the bias.
+//! - backward_input: dx[b, ci, p] = sum_(co, t) w[ci, (co, t)] dy[b, co, window(p, t)] (M = c_in,
+//!   N = batch P, K = c_out T); the dy windows are gathered into the B panel by `pack_dy`.
+//! - backward_weights: dw[ci, (co, t)] = sum_(b, p) x[b, ci, p] dy[b, co, window(p, t)] (M = c_in,
+//!   N = c_out T, K = batch P); db by `reduce::channel_sum`.
+//!
+//! Large batches are processed in chunks so that no scratch buffer exceeds [`SCRATCH_FLOATS`];
+//! backward_weights accumulates over chunks in order, so results stay deterministic.
+
+use super::gemm::{self, Affine, Epilogue, Kernel, Panels};
+use super::reduce;
+use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor};
+use anyhow::{ensure, Result};
+use serde::{Deserialize, Serialize};
+
+/// Largest scratch buffer (floats) an op allocates, unless one batch element needs more.
+pub const SCRATCH_FLOATS: usize = 8 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oph: usize,
+    pub opw: usize,
+}
+
+impl ConvShape {
+    /// A square 2-D layer: kernel k, stride s, padding p, output padding op.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv2d(
+        batch: usize,
+        c_in: usize,
+        c_out: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        op: usize,
+    ) -> ConvShape {
+        ConvShape {
+            batch,
+            c_in,
+            c_out,
+            h_in: h,
+            w_in: w,
+            kh: k,
+            kw: k,
+            sh: s,
+            sw: s,
+            ph: p,
+            pw: p,
+            oph: op,
+            opw: op,
+        }
+    }
+
+    /// A 1-D layer over sequences of length `len` (h = kh = sh = 1, no padding along h).
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv1d(
+        batch: usize,
+        c_in: usize,
+        c_out: usize,
+        len: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        op: usize,
+    ) -> ConvShape {
+        ConvShape {
+            batch,
+            c_in,
+            c_out,
+            h_in: 1,
+            w_in: len,
+            kh: 1,
+            kw: k,
+            sh: 1,
+            sw: s,
+            ph: 0,
+            pw: p,
+            oph: 0,
+            opw: op,
+        }
+    }
+
+    fn out_len(i: usize, k: usize, s: usize, p: usize, op: usize) -> isize {
+        (i as isize - 1) * s as isize - 2 * p as isize + k as isize + op as isize
+    }
+
+    pub fn h_out(&self) -> usize {
+        Self::out_len(self.h_in, self.kh, self.sh, self.ph, self.oph).max(0) as usize
+    }
+
+    pub fn w_out(&self) -> usize {
+        Self::out_len(self.w_in, self.kw, self.sw, self.pw, self.opw).max(0) as usize
+    }
+
+    /// Multiply-adds times two: 2 * batch * c_in * c_out * h_in * w_in * kh * kw.
+    pub fn flops(&self) -> f64 {
+        2.0 * (self.batch * self.c_in * self.c_out) as f64 * (self.h_in * self.w_in * self.kh * self.kw) as f64
+    }
+
+    pub fn x_len(&self) -> usize {
+        self.batch * self.c_in * self.h_in * self.w_in
+    }
+    pub fn y_len(&self) -> usize {
+        self.batch * self.c_out * self.h_out() * self.w_out()
+    }
+    pub fn w_len(&self) -> usize {
+        self.c_in * self.c_out * self.kh * self.kw
+    }
+
+    /// An error unless every size is positive, the output paddings are smaller than the
+    /// strides (as PyTorch requires) and the output is non-empty.
+    pub fn validate(&self) -> Result<()> {
+        let s = self;
+        for (name, v) in [
+            ("batch", s.batch),
+            ("c_in", s.c_in),
+            ("c_out", s.c_out),
+            ("h_in", s.h_in),
+            ("w_in", s.w_in),
+            ("kh", s.kh),
+            ("kw", s.kw),
+            ("sh", s.sh),
+            ("sw", s.sw),
+        ] {
+            ensure!(v > 0, "conv_transpose {s:?}: {name} must be positive");
+        }
+        ensure!(
+            s.oph < s.sh && s.opw < s.sw,
+            "conv_transpose {s:?}: output padding must be smaller than the stride"
+        );
+        ensure!(
+            Self::out_len(s.h_in, s.kh, s.sh, s.ph, s.oph) > 0 && Self::out_len(s.w_in, s.kw, s.sw, s.pw, s.opw) > 0,
+            "conv_transpose {s:?}: the padding leaves an empty output"
+        );
+        let big = [s.x_len(), s.y_len(), s.w_len()].into_iter().max().unwrap();
+        ensure!(
+            big < u32::MAX as usize / 2,
+            "conv_transpose {s:?}: tensors exceed the 32-bit index range"
+        );
+        Ok(())
+    }
+
+    fn taps(&self) -> usize {
+        self.kh * self.kw
+    }
+    fn positions(&self) -> usize {
+        self.h_in * self.w_in
+    }
+    fn out_positions(&self) -> usize {
+        self.h_out() * self.w_out()
+    }
+}
+
+fn check(name: &str, t: &Tensor, want: usize, s: &ConvShape) -> Result<()> {
+    ensure!(
+        t.len() == want,
+        "conv_transpose {s:?}: {name} {} has shape {:?} ({} elements), expected {want} elements",
+        t.label,
+        t.shape,
+        t.len()
+    );
+    Ok(())
+}
+
+/// How an op is built: the GEMM kernel (None: [`Kernel::choose`] per adapter and shape) and
+/// the scratch budget in floats (batch chunks are sized to fit it).
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub kernel: Option<Kernel>,
+    pub scratch_floats: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            kernel: None,
+            scratch_floats: SCRATCH_FLOATS,
+        }
+    }
+}
+
+impl Options {
+    pub fn kernel(k: Kernel) -> Options {
+        Options {
+            kernel: Some(k),
+            ..Options::default()
+        }
+    }
+    fn pick(&self, gpu: &Gpu, m: usize, n: usize, k: usize) -> Kernel {
+        self.kernel.unwrap_or_else(|| Kernel::choose(gpu, m, n, k))
+    }
+    /// Batch elements per chunk so that `per_elem` floats per element fit the scratch budget.
+    fn chunk(&self, batch: usize, per_elem: usize) -> usize {
+        (self.scratch_floats / per_elem.max(1)).clamp(1, batch.max(1))
+    }
+}
+
+/// The uniform of shaders/conv_transpose.wgsl.
+#[allow(clippy::too_many_arguments)]
+fn cparams(
+    s: &ConvShape,
+    rows: usize,
+    k: usize,
+    k4: usize,
+    total: usize,
+    pn4: usize,
+    orient: usize,
+    b0: usize,
+    bc: usize,
+) -> Params {
+    Params::new()
+        .u(rows)
+        .u(k)
+        .u(k4)
+        .u(total)
+        .u(pn4)
+        .u(orient)
+        .u(b0)
+        .u(bc)
+        .u(s.c_out)
+        .u(s.h_in)
+        .u(s.w_in)
+        .u(s.h_out())
+        .u(s.w_out())
+        .u(s.kh)
+        .u(s.kw)
+        .u(s.sh)
+        .u(s.sw)
+        .u(s.ph)
+        .u(s.pw)
+}
+
+/// Gathers dy windows into a B panel (see shaders/conv_transpose.wgsl).
+#[allow(clippy::too_many_arguments)]
+fn pack_dy(
+    gpu: &Gpu,
+    s: &ConvShape,
+    pan: &Panels,
+    dy: &Tensor,
+    orient: usize,
+    b0: usize,
+    bc: usize,
+    bp: &Tensor,
+) -> Result<Dispatch> {
+    let ct = s.c_out * s.taps();
+    let np = bc * s.positions();
+    let (k, n) = if orient == 0 { (ct, np) } else { (np, ct) };
+    let total = pan.nt * (pan.pn / 4) * pan.k4 * 4;
+    let params = cparams(s, n, k, pan.k4, total, pan.pn / 4, orient, b0, bc);
+    let d = gpu.dispatch(
+        "conv_transpose",
+        "pack_dy",
+        &[],
+        Some(&params),
+        &[&dy.buffer, &bp.buffer],
+        grid((total as u32).div_ceil(256)),
+    )?;
+    Ok(d.with_cost(0.0, (total * 16 + k * n * 4) as f64))
+}
+
+/// x viewed as a matrix [ci][(b, p)] for the batch elements b0 .. b0 + bc.
+fn x_by_channel(s: &ConvShape, b0: usize) -> Affine {
+    let p = s.positions();
+    Affine {
+        off: b0 * s.c_in * p,
+        major: p,
+        div: p,
+        s_div: s.c_in * p,
+        s_mod: 1,
+    }
+}
+
+/// y = conv_transpose(x, w) + b, overwriting y; the GEMM kernel chosen per adapter and shape.
+pub fn forward(gpu: &Gpu, s: &ConvShape, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Op> {
+    forward_with(gpu, &Options::default(), s, x, w, b, y)
+}
+
+/// [`forward`] with given options.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_with(
+    gpu: &Gpu,
+    o: &Options,
+    s: &ConvShape,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    y: &Tensor,
+) -> Result<Op> {
+    s.validate()?;
+    check("x", x, s.x_len(), s)?;
+    check("w", w, s.w_len(), s)?;
+    check("b", b, s.c_out, s)?;
+    check("y", y, s.y_len(), s)?;
+    let ct = s.c_out * s.taps();
+    let p = s.positions();
+    let hwo = s.out_positions();
+    let bc = o.chunk(s.batch, ct * p);
+    let kernel = o.pick(gpu, ct, bc * p, s.c_in);
+    let pan = Panels::new(kernel, ct, bc * p, s.c_in);
+    let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose forward")?;
+    let cols = gpu.zeros("conv_transpose forward cols", &[ct * bc * p])?;
+    let mut ds = vec![gemm::pack_a(gpu, &pan, w, Affine::transposed(ct), ct, s.c_in, &ap)?];
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let n = bc.min(s.batch - b0);
+        let np = n * p;
+        let pc = Panels::new(kernel, ct, np, s.c_in);
+        ds.push(gemm::pack_b(gpu, &pc, x, x_by_channel(s, b0), s.c_in, np, &bp)?);
+        let d = gemm::multiply(
+            gpu,
+            kernel,
+            &pc,
+            &ap,
+            &bp,
+            ct,
+            np,
+            s.c_in,
+            &cols,
+            Epilogue::store(Affine::row_major(np)),
+            None,
+        )?;
+        ds.push(d);
+        let rows = n * s.c_out * hwo;
+        let params = cparams(s, rows, 0, 0, 0, 0, 0, b0, n);
+        let d = gpu.dispatch(
+            "conv_transpose",
+            "col2im",
+            &[],
+            Some(&params),
+            &[&cols.buffer, &ap.buffer, &b.buffer, &y.buffer],
+            grid((rows as u32).div_ceil(256)),
+        )?;
+        ds.push(d.with_cost(0.0, ((ct * np + rows) * 4) as f64));
+        b0 += n;
+    }
+    Ok(Op::new(ds).with_scratch(ap).with_scratch(bp).with_scratch(cols))
+}
+
+/// dx = the gradient of sum(y * dy) with respect to x (overwrites dx).
+pub fn backward_input(gpu: &Gpu, s: &ConvShape, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Op> {
+    backward_input_with(gpu, &Options::default(), s, dy, w, dx)
+}
+
+/// [`backward_input`] with given options.
+pub fn backward_input_with(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Op> {
+    s.validate()?;
+    check("dy", dy, s.y_len(), s)?;
+    check("w", w, s.w_len(), s)?;
+    check("dx", dx, s.x_len(), s)?;
+    let ct = s.c_out * s.taps();
+    let p = s.positions();
+    let bc = o.chunk(s.batch, ct * p);
+    let kernel = o.pick(gpu, s.c_in, bc * p, ct);
+    let pan = Panels::new(kernel, s.c_in, bc * p, ct);
+    let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose backward_input")?;
+    let mut ds = vec![gemm::pack_a(gpu, &pan, w, Affine::row_major(ct), s.c_in, ct, &ap)?];
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let n = bc.min(s.batch - b0);
+        let np = n * p;
+        let pc = Panels::new(kernel, s.c_in, np, ct);
+        ds.push(pack_dy(gpu, s, &pc, dy, 0, b0, n, &bp)?);
+        ds.push(gemm::multiply(
+            gpu,
+            kernel,
+            &pc,
+            &ap,
+            &bp,
+            s.c_in,
+            np,
+            ct,
+            dx,
+            Epilogue::store(x_by_channel(s, b0)),
+            None,
+        )?);
+        b0 += n;
+    }
+    Ok(Op::new(ds).with_scratch(ap).with_scratch(bp))
+}
+
+/// dw, db = the gradients of sum(y * dy) with respect to w and b (overwritten).
+pub fn backward_weights(gpu: &Gpu, s: &ConvShape, x: &Tensor, dy: &Tensor, dw: &Tensor, db: &Tensor) -> Result<Op> {
+    backward_weights_with(gpu, &Options::default(), s, x, dy, dw, db)
+}
+
+/// [`backward_weights`] with given options.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_weights_with(
+    gpu: &Gpu,
+    o: &Options,
+    s: &ConvShape,
+    x: &Tensor,
+    dy: &Tensor,
+    dw: &Tensor,
+    db: &Tensor,
+) -> Result<Op> {
+    s.validate()?;
+    check("x", x, s.x_len(), s)?;
+    check("dy", dy, s.y_len(), s)?;
+    check("dw", dw, s.w_len(), s)?;
+    check("db", db, s.c_out, s)?;
+    let ct = s.c_out * s.taps();
+    let p = s.positions();
+    let bc = o.chunk(s.batch, ct * p);
+    let kernel = o.pick(gpu, s.c_in, ct, bc * p);
+    let pan = Panels::new(kernel, s.c_in, ct, bc * p);
+    let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose backward_weights")?;
+    let mut ds = Vec::new();
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let n = bc.min(s.batch - b0);
+        let kp = n * p;
+        // The panels were sized for full chunks; a short last chunk needs its own k4.
+        let pc = Panels::new(kernel, s.c_in, ct, kp);
+        ds.push(gemm::pack_a(gpu, &pc, x, x_by_channel(s, b0), s.c_in, kp, &ap)?);
+        ds.push(pack_dy(gpu, s, &pc, dy, 1, b0, n, &bp)?);
+        let epi = Epilogue {
+            map: Affine::row_major(ct),
+            bias_mode: 0,
+            accumulate: b0 > 0,
+        };
+        ds.push(gemm::multiply(
+            gpu, kernel, &pc, &ap, &bp, s.c_in, ct, kp, dw, epi, None,
+        )?);
+        b0 += n;
+    }
+    let op = Op::new(ds).with_scratch(ap).with_scratch(bp);
+    Ok(op.then(reduce::channel_sum(gpu, dy, s.batch, s.c_out, s.out_positions(), db)?))
+}
+
+/// The plain-Rust twin: direct loops, f64 accumulation.
+pub mod cpu {
+    use super::ConvShape;
+
+    /// Calls f(b, ci, iy, ix, co, ky, kx, x index, w index, y index) for every contributing term.
+    fn each(s: &ConvShape, mut f: impl FnMut(usize, usize, usize)) {
+        let (ho, wo) = (s.h_out() as isize, s.w_out() as isize);
+        for b in 0..s.batch {
+            for ci in 0..s.c_in {
+                for iy in 0..s.h_in {
+                    for ix in 0..s.w_in {
+                        let xi = ((b * s.c_in + ci) * s.h_in + iy) * s.w_in + ix;
+                        for co in 0..s.c_out {
+                            for ky in 0..s.kh {
+                                let oy = (iy * s.sh + ky) as isize - s.ph as isize;
+                                if oy < 0 || oy >= ho {
+                                    continue;
+                                }
+                                for kx in 0..s.kw {
+                                    let ox = (ix * s.sw + kx) as isize - s.pw as isize;
+                                    if ox < 0 || ox >= wo {
+                                        continue;
+                                    }
+                                    let wi = ((ci * s.c_out + co) * s.kh + ky) * s.kw + kx;
+                                    let yi = ((b * s.c_out + co) as isize * ho + oy) * wo + ox;
+                                    f(xi, wi, yi as usize);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y = conv_transpose(x, w) + b.
+    pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+        let hwo = s.h_out() * s.w_out();
+        let mut y: Vec<f64> = (0..s.y_len()).map(|i| b[(i / hwo) % s.c_out] as f64).collect();
+        each(s, |xi, wi, yi| y[yi] += x[xi] as f64 * w[wi] as f64);
+        y.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// dx for the upstream gradient dy.
+    pub fn backward_input(s: &ConvShape, dy: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut dx = vec![0f64; s.x_len()];
+        each(s, |xi, wi, yi| dx[xi] += dy[yi] as f64 * w[wi] as f64);
+        dx.into_iter().map(|v| v as f32).collect()
+    }
+
+    /// (dw, db) for the input x and the upstream gradient dy.
+    pub fn backward_weights(s: &ConvShape, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let mut dw = vec![0f64; s.w_len()];
+        each(s, |xi, wi, yi| dw[wi] += x[xi] as f64 * dy[yi] as f64);
+        let hwo = s.h_out() * s.w_out();
+        let mut db = vec![0f64; s.c_out];
+        for (i, v) in dy.iter().enumerate() {
+            db[(i / hwo) % s.c_out] += *v as f64;
+        }
+        (
+            dw.into_iter().map(|v| v as f32).collect(),
+            db.into_iter().map(|v| v as f32).collect(),
+        )
+    }
+}

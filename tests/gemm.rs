@@ -1,0 +1,54 @@
+//! sgemm against its CPU twin, with every micro-kernel this adapter supports.
+mod common;
+use abprop::ops::gemm::{self, cpu, Kernel};
+use common::*;
+
+#[test]
+fn sgemm_matches_cpu_for_odd_sizes() {
+    let g = gpu();
+    let kernels = Kernel::available(g);
+    eprintln!("kernels: {kernels:?}");
+    let mut r = rng(7);
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (3, 5, 7),
+        (65, 33, 17),
+        (70, 129, 9),
+        (131, 67, 301),
+        (64, 64, 64),
+    ] {
+        let a = uniform(&mut r, m * k, -1.0, 1.0);
+        let b = uniform(&mut r, k * n, -1.0, 1.0);
+        let want = cpu::sgemm(&a, &b, m, n, k);
+        let ta = g.upload("a", &[m, k], &a).unwrap();
+        let tb = g.upload("b", &[k, n], &b).unwrap();
+        for &kernel in &kernels {
+            let tc = g.upload("c", &[m, n], &vec![f32::NAN; m * n]).unwrap();
+            let op = gemm::sgemm_with(g, kernel, &ta, &tb, &tc, m, n, k).unwrap();
+            g.run(&op.seq()).unwrap();
+            // f32 sums of k products of values in [-1, 1]: relative tolerance 1e-5 of the scale.
+            assert_close(
+                &format!("sgemm {kernel:?} {m}x{n}x{k}"),
+                &g.read::<f32>(&tc).unwrap(),
+                &want,
+                1e-5,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn sgemm_is_deterministic() {
+    let g = gpu();
+    let (m, n, k) = (97, 75, 203);
+    let mut r = rng(8);
+    let ta = g.upload("a", &[m, k], &uniform(&mut r, m * k, -1.0, 1.0)).unwrap();
+    let tb = g.upload("b", &[k, n], &uniform(&mut r, k * n, -1.0, 1.0)).unwrap();
+    let tc = g.zeros("c", &[m, n]).unwrap();
+    let op = gemm::sgemm(g, &ta, &tb, &tc, m, n, k).unwrap();
+    g.run(&op.seq()).unwrap();
+    let first: Vec<u32> = g.read(&tc).unwrap();
+    g.run(&op.seq()).unwrap();
+    assert_eq!(first, g.read::<u32>(&tc).unwrap());
+}
