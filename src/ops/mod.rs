@@ -2,10 +2,12 @@
 //! shaders/<family>.wgsl, with its plain-Rust twin in a `cpu` module beside it.
 
 pub mod activation;
+pub mod batch_norm;
 pub mod conv_transpose;
 pub mod dense;
 pub mod gemm;
 pub mod langevin;
+pub mod loss;
 pub mod optim;
 pub mod philox;
 pub mod reduce;
