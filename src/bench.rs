@@ -34,15 +34,27 @@ pub fn paper_conv_cases() -> Vec<ConvCase> {
     let mut v = Vec::new();
     let tex = [(1, 512, 7), (512, 256, 14), (256, 128, 28), (128, 64, 56), (64, 3, 112)];
     for (i, &(ci, co, h)) in tex.iter().enumerate() {
-        v.push(ConvCase { net: "texture", layer: i + 1, shape: ConvShape::conv2d(1, ci, co, h, h, 5, 2, 2, 1) });
+        v.push(ConvCase {
+            net: "texture",
+            layer: i + 1,
+            shape: ConvShape::conv2d(1, ci, co, h, h, 5, 2, 2, 1),
+        });
     }
     let obj = [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 3, 32)];
     for (i, &(ci, co, h)) in obj.iter().enumerate() {
-        v.push(ConvCase { net: "object", layer: i + 1, shape: ConvShape::conv2d(64, ci, co, h, h, 5, 2, 2, 1) });
+        v.push(ConvCase {
+            net: "object",
+            layer: i + 1,
+            shape: ConvShape::conv2d(64, ci, co, h, h, 5, 2, 2, 1),
+        });
     }
     let snd = [(1, 256, 6), (256, 128, 60), (128, 64, 600), (64, 1, 6000)];
     for (i, &(ci, co, l)) in snd.iter().enumerate() {
-        v.push(ConvCase { net: "sound", layer: i + 1, shape: ConvShape::conv1d(1, ci, co, l, 25, 10, 8, 1) });
+        v.push(ConvCase {
+            net: "sound",
+            layer: i + 1,
+            shape: ConvShape::conv1d(1, ci, co, l, 25, 10, 8, 1),
+        });
     }
     v
 }
@@ -55,9 +67,29 @@ fn random(gpu: &Gpu, label: &str, shape: &[usize], rng: &mut rand::rngs::StdRng)
 
 fn conv_desc(s: &ConvShape) -> String {
     if s.kh == 1 && s.h_in == 1 {
-        format!("n{} {}->{} len {}->{} k{} s{}", s.batch, s.c_in, s.c_out, s.w_in, s.w_out(), s.kw, s.sw)
+        format!(
+            "n{} {}->{} len {}->{} k{} s{}",
+            s.batch,
+            s.c_in,
+            s.c_out,
+            s.w_in,
+            s.w_out(),
+            s.kw,
+            s.sw
+        )
     } else {
-        format!("n{} {}->{} {}x{}->{}x{} k{} s{}", s.batch, s.c_in, s.c_out, s.h_in, s.w_in, s.h_out(), s.w_out(), s.kw, s.sw)
+        format!(
+            "n{} {}->{} {}x{}->{}x{} k{} s{}",
+            s.batch,
+            s.c_in,
+            s.c_out,
+            s.h_in,
+            s.w_in,
+            s.h_out(),
+            s.w_out(),
+            s.kw,
+            s.sw
+        )
     }
 }
 
@@ -67,7 +99,13 @@ fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Resul
     let once = timer.time(gpu, &seq, 1)?;
     let reps = ((0.3 / once.max(1e-6)) as u32).clamp(2, 200);
     let s = timer.time(gpu, &seq, reps)?;
-    Ok(Row { kernel: kernel.to_string(), shape, ms: s * 1e3, gflops: op.flops() / s * 1e-9, gbps: op.bytes() / s * 1e-9 })
+    Ok(Row {
+        kernel: kernel.to_string(),
+        shape,
+        ms: s * 1e3,
+        gflops: op.flops() / s * 1e-9,
+        gbps: op.bytes() / s * 1e-9,
+    })
 }
 
 /// Runs every benchmark whose kernel name contains `filter` (all when empty); `each` sees each
@@ -92,7 +130,11 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
     }
     for case in paper_conv_cases() {
         let s = case.shape;
-        let names = ["conv_transpose_forward", "conv_transpose_backward_input", "conv_transpose_backward_weights"];
+        let names = [
+            "conv_transpose_forward",
+            "conv_transpose_backward_input",
+            "conv_transpose_backward_weights",
+        ];
         if !names.iter().any(|k| want(k)) {
             continue;
         }
@@ -116,7 +158,11 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
         }
     }
     if want("dense") {
-        let s = DenseShape { batch: 64, d_in: 100, d_out: 8192 };
+        let s = DenseShape {
+            batch: 64,
+            d_in: 100,
+            d_out: 8192,
+        };
         let x = random(gpu, "x", &[s.batch, s.d_in], &mut rng)?;
         let w = random(gpu, "w", &[s.d_out, s.d_in], &mut rng)?;
         let b = random(gpu, "b", &[s.d_out], &mut rng)?;
@@ -125,13 +171,57 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
         let dw = gpu.zeros("dw", &w.shape)?;
         let db = gpu.zeros("db", &b.shape)?;
         let shape = "object fc n64 100->8192".to_string();
-        push(time(gpu, &timer, "dense_forward", shape.clone(), &dense::forward(gpu, &s, &x, &w, &b, &y)?)?, &mut rows);
-        push(time(gpu, &timer, "dense_backward_input", shape.clone(), &dense::backward_input(gpu, &s, &y, &w, &dx)?)?, &mut rows);
-        push(time(gpu, &timer, "dense_backward_weights", shape, &dense::backward_weights(gpu, &s, &x, &y, &dw, &db)?)?, &mut rows);
+        push(
+            time(
+                gpu,
+                &timer,
+                "dense_forward",
+                shape.clone(),
+                &dense::forward(gpu, &s, &x, &w, &b, &y)?,
+            )?,
+            &mut rows,
+        );
+        push(
+            time(
+                gpu,
+                &timer,
+                "dense_backward_input",
+                shape.clone(),
+                &dense::backward_input(gpu, &s, &y, &w, &dx)?,
+            )?,
+            &mut rows,
+        );
+        push(
+            time(
+                gpu,
+                &timer,
+                "dense_backward_weights",
+                shape,
+                &dense::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
+            )?,
+            &mut rows,
+        );
     }
     // Elementwise and normalization kernels at the texture net's 128->64 layer output (batch 1)
     // and the object net's 64-channel layer (batch 64).
-    let bn_cases = [("texture L4", BnShape { batch: 1, channels: 64, spatial: 112 * 112 }), ("object L3", BnShape { batch: 64, channels: 64, spatial: 32 * 32 })];
+    let bn_cases = [
+        (
+            "texture L4",
+            BnShape {
+                batch: 1,
+                channels: 64,
+                spatial: 112 * 112,
+            },
+        ),
+        (
+            "object L3",
+            BnShape {
+                batch: 64,
+                channels: 64,
+                spatial: 32 * 32,
+            },
+        ),
+    ];
     for (net, s) in bn_cases {
         let n = s.batch * s.channels * s.spatial;
         let shape = format!("{net} n{} c{} {}", s.batch, s.channels, s.spatial);
@@ -173,7 +263,11 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             push(time(gpu, &timer, "langevin", shape.clone(), &op)?, &mut rows);
         }
         if want("sgd") {
-            let opt = optim::Optimizer::Sgd { lr: 1e-4, momentum: 0.5, weight_decay: 0.0 };
+            let opt = optim::Optimizer::Sgd {
+                lr: 1e-4,
+                momentum: 0.5,
+                weight_decay: 0.0,
+            };
             let state = optim::OptimState::new(gpu, &opt, n)?;
             let op = optim::step(gpu, &opt, optim::Clip::Value(30.0), -1.0, &y, &dy, &state)?;
             push(time(gpu, &timer, "sgd", shape.clone(), &op)?, &mut rows);
@@ -184,9 +278,15 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
 
 /// The rows as an aligned text table.
 pub fn table(rows: &[Row]) -> String {
-    let mut s = format!("{:<32} {:<44} {:>10} {:>9} {:>8}\n", "kernel", "shape", "ms", "GFLOP/s", "GB/s");
+    let mut s = format!(
+        "{:<32} {:<44} {:>10} {:>9} {:>8}\n",
+        "kernel", "shape", "ms", "GFLOP/s", "GB/s"
+    );
     for r in rows {
-        s.push_str(&format!("{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2}\n", r.kernel, r.shape, r.ms, r.gflops, r.gbps));
+        s.push_str(&format!(
+            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2}\n",
+            r.kernel, r.shape, r.ms, r.gflops, r.gbps
+        ));
     }
     s
 }

@@ -1,6 +1,19 @@
 //! abprop: alternating back-propagation for generator networks (Han, Lu, Zhu, Wu, AAAI 2017)
 //! with every heavy step in WGSL compute shaders.
+//!
+//! Modules, with dependencies pointing one way (down the list):
+//! - `gpu`: device, tensors, pipelines, dispatches, timing; knows nothing of ABP.
+//! - `ops`: the kernels, one family per file, each beside its plain-Rust twin.
+//! - `model`: the JSON spec, presets, the generator on the GPU and its CPU twin.
+//! - `data`, `io`: readers and writers (images, IDX, WAV, checkpoints, grids).
+//! - `abp`: inference (Langevin), learning, the trainer, synthesis and reconstruction.
+//! - `bench`: the kernel and training benchmarks.
 
+pub mod abp;
+pub mod bench;
+pub mod data;
 pub mod gpu;
+pub mod io;
+pub mod model;
 pub mod ops;
 pub mod shaders;

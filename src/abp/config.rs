@@ -59,7 +59,11 @@ pub struct Preset {
 }
 
 fn sgd(lr: f32) -> Optimizer {
-    Optimizer::Sgd { lr, momentum: 0.5, weight_decay: 0.0 }
+    Optimizer::Sgd {
+        lr,
+        momentum: 0.5,
+        weight_decay: 0.0,
+    }
 }
 
 fn hyper(l: usize, d: f32, lr: f32, iterations: usize, batch: usize) -> Hyper {
@@ -77,13 +81,33 @@ fn hyper(l: usize, d: f32, lr: f32, iterations: usize, batch: usize) -> Hyper {
     }
 }
 
-pub const PRESET_NAMES: &[&str] =
-    &["texture", "texture-quick", "sound", "sound-quick", "object", "object-quick", "object-d2", "object-d2-quick"];
+pub const PRESET_NAMES: &[&str] = &[
+    "texture",
+    "texture-quick",
+    "sound",
+    "sound-quick",
+    "object",
+    "object-quick",
+    "object-d2",
+    "object-d2-quick",
+];
 
 pub fn preset(name: &str) -> Result<Preset> {
     use crate::model::spec::Layer;
-    let conv2d = |c| Layer::ConvTranspose2d { channels: c, kernel: 5, stride: 2, padding: 2, output_padding: 1 };
-    let conv1d = |c| Layer::ConvTranspose1d { channels: c, kernel: 25, stride: 10, padding: 8, output_padding: 1 };
+    let conv2d = |c| Layer::ConvTranspose2d {
+        channels: c,
+        kernel: 5,
+        stride: 2,
+        padding: 2,
+        output_padding: 1,
+    };
+    let conv1d = |c| Layer::ConvTranspose1d {
+        channels: c,
+        kernel: 25,
+        stride: 10,
+        padding: 8,
+        output_padding: 1,
+    };
     let bn = || Layer::BatchNorm { eps: 1e-4 };
     let lrelu = || Layer::LeakyRelu { slope: 0.2 };
     Ok(match name {
@@ -99,7 +123,19 @@ pub fn preset(name: &str) -> Result<Preset> {
             about: "z 4x4, four k5 s2 transposed convs 64-32-16-1 to 64x64 grayscale",
             spec: Spec {
                 latent: [1, 4, 4],
-                layers: vec![conv2d(64), bn(), Layer::Relu, conv2d(32), bn(), Layer::Relu, conv2d(16), bn(), Layer::Relu, conv2d(1), Layer::Tanh],
+                layers: vec![
+                    conv2d(64),
+                    bn(),
+                    Layer::Relu,
+                    conv2d(32),
+                    bn(),
+                    Layer::Relu,
+                    conv2d(16),
+                    bn(),
+                    Layer::Relu,
+                    conv2d(1),
+                    Layer::Tanh,
+                ],
             },
             hyper: hyper(10, 0.1, 1e-4, 300, 1),
             rate: None,
@@ -116,7 +152,19 @@ pub fn preset(name: &str) -> Result<Preset> {
             about: "z 1x6, four k25 s10 transposed convs 32-16-8-1 to 60000 samples at 11025 Hz",
             spec: Spec {
                 latent: [1, 1, 6],
-                layers: vec![conv1d(32), bn(), Layer::Relu, conv1d(16), bn(), Layer::Relu, conv1d(8), bn(), Layer::Relu, conv1d(1), Layer::Tanh],
+                layers: vec![
+                    conv1d(32),
+                    bn(),
+                    Layer::Relu,
+                    conv1d(16),
+                    bn(),
+                    Layer::Relu,
+                    conv1d(8),
+                    bn(),
+                    Layer::Relu,
+                    conv1d(1),
+                    Layer::Tanh,
+                ],
             },
             hyper: hyper(10, 0.1, 1e-4, 300, 1),
             rate: Some(11025),

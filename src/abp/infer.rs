@@ -42,7 +42,17 @@ impl Inference {
         dyn_: Langevin,
     ) -> Result<Inference> {
         let per = gen.output().len() / gen.batch;
-        let residual = loss::residual(gpu, gen.batch, per, y, gen.output(), mask, dyn_.sigma, gen.output_grad(), sse)?;
+        let residual = loss::residual(
+            gpu,
+            gen.batch,
+            per,
+            y,
+            gen.output(),
+            mask,
+            dyn_.sigma,
+            gen.output_grad(),
+            sse,
+        )?;
         let n = gen.latent().len();
         let update = langevin::update(
             gpu,
@@ -57,7 +67,11 @@ impl Inference {
             index_offset as u32,
         )?;
         let advance = langevin::advance(gpu, step)?;
-        Ok(Inference { residual, update, advance })
+        Ok(Inference {
+            residual,
+            update,
+            advance,
+        })
     }
 
     /// The dispatches of the residual alone (used by learning and evaluation).

@@ -19,7 +19,15 @@ impl Learning {
             let st = OptimState::new(gpu, opt, p.value.len())?;
             // The back-propagated gradient ascends the log-likelihood summed over the batch;
             // the optimizer descends the loss averaged over it.
-            steps.push(optim::step(gpu, opt, clip, -1.0 / gen.batch as f32, &p.value, &p.grad, &st)?);
+            steps.push(optim::step(
+                gpu,
+                opt,
+                clip,
+                -1.0 / gen.batch as f32,
+                &p.value,
+                &p.grad,
+                &st,
+            )?);
             states.push(st);
         }
         Ok(Learning { states, steps })

@@ -21,7 +21,14 @@ pub struct ReconstructOptions {
 
 impl Default for ReconstructOptions {
     fn default() -> Self {
-        ReconstructOptions { steps: 300, delta: 0.05, sigma: 0.3, noise: true, seed: 1, batch: 100 }
+        ReconstructOptions {
+            steps: 300,
+            delta: 0.05,
+            sigma: 0.3,
+            noise: true,
+            seed: 1,
+            batch: 100,
+        }
     }
 }
 
@@ -36,14 +43,29 @@ pub struct Reconstruction {
 
 /// Infers Z for every example of `data` (optionally only over `masks`' observed values) and
 /// reconstructs it. One submit per batch.
-pub fn reconstruct(gpu: &Gpu, spec: &Spec, params: &HostParams, data: &Dataset, masks: Option<&[f32]>, o: &ReconstructOptions) -> Result<Reconstruction> {
+pub fn reconstruct(
+    gpu: &Gpu,
+    spec: &Spec,
+    params: &HostParams,
+    data: &Dataset,
+    masks: Option<&[f32]>,
+    o: &ReconstructOptions,
+) -> Result<Reconstruction> {
     if spec.output()? != data.shape {
-        bail!("the data's examples are {:?} but the model makes {:?}", data.shape, spec.output()?);
+        bail!(
+            "the data's examples are {:?} but the model makes {:?}",
+            data.shape,
+            spec.output()?
+        );
     }
     let n = data.len();
     let per = data.per_example();
     let d = spec.latent_dim();
-    let mut out = Reconstruction { outputs: Vec::new(), z: Vec::new(), mse: Vec::new() };
+    let mut out = Reconstruction {
+        outputs: Vec::new(),
+        z: Vec::new(),
+        mse: Vec::new(),
+    };
     let mut start = 0;
     let mut gen: Option<Generator> = None;
     while start < n {
@@ -54,12 +76,28 @@ pub fn reconstruct(gpu: &Gpu, spec: &Spec, params: &HostParams, data: &Dataset, 
         let g = gen.as_ref().unwrap();
         let shape = [b, data.shape[0], data.shape[1], data.shape[2]];
         let y = gpu.upload("y", &shape, &data.values[start * per..(start + b) * per])?;
-        let mask = masks.map(|m| gpu.upload("mask", &shape, &m[start * per..(start + b) * per])).transpose()?;
+        let mask = masks
+            .map(|m| gpu.upload("mask", &shape, &m[start * per..(start + b) * per]))
+            .transpose()?;
         let sse = gpu.zeros("sse", &[b])?;
         let step = gpu.upload::<u32>("step", &[1], &[0])?;
-        let dynamics = Langevin { sigma: o.sigma, delta: o.delta, noise: o.noise, seed: o.seed, stream: stream::RECONSTRUCT };
+        let dynamics = Langevin {
+            sigma: o.sigma,
+            delta: o.delta,
+            noise: o.noise,
+            seed: o.seed,
+            stream: stream::RECONSTRUCT,
+        };
         let inf = Inference::new(gpu, g, &y, mask.as_ref(), &sse, &step, start * d, dynamics)?;
-        let init = philox::normal_range(gpu, g.latent(), b * d, o.seed, stream::INIT_Z, &step, (start * d) as u32)?;
+        let init = philox::normal_range(
+            gpu,
+            g.latent(),
+            b * d,
+            o.seed,
+            stream::INIT_Z,
+            &step,
+            (start * d) as u32,
+        )?;
         let mut seq: Vec<&Dispatch> = init.seq();
         inf.steps(g, o.steps, &mut seq);
         seq.extend(g.forward_seq());
@@ -68,10 +106,23 @@ pub fn reconstruct(gpu: &Gpu, spec: &Spec, params: &HostParams, data: &Dataset, 
         out.outputs.extend(gpu.read::<f32>(g.output())?);
         out.z.extend(gpu.read::<f32>(g.latent())?);
         let observed: Vec<f64> = match masks {
-            Some(m) => (0..b).map(|i| m[(start + i) * per..(start + i + 1) * per].iter().map(|&v| v as f64).sum::<f64>().max(1.0)).collect(),
+            Some(m) => (0..b)
+                .map(|i| {
+                    m[(start + i) * per..(start + i + 1) * per]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .sum::<f64>()
+                        .max(1.0)
+                })
+                .collect(),
             None => vec![per as f64; b],
         };
-        out.mse.extend(gpu.read::<f32>(&sse)?.iter().zip(&observed).map(|(&s, &k)| s as f64 / k));
+        out.mse.extend(
+            gpu.read::<f32>(&sse)?
+                .iter()
+                .zip(&observed)
+                .map(|(&s, &k)| s as f64 / k),
+        );
         start += b;
     }
     Ok(out)

@@ -28,10 +28,24 @@ impl Model {
         let c = Checkpoint::load(path)?;
         let (spec, hyper) = spec_from(&c).with_context(|| format!("{}", path.display()))?;
         let params = params_from(&c, &spec).with_context(|| format!("{}", path.display()))?;
-        let z = c.get("z").ok().and_then(|t| Some((t.shape().to_vec(), t.f32().ok()?.to_vec())));
-        let names = c.meta("examples").ok().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let z = c
+            .get("z")
+            .ok()
+            .and_then(|t| Some((t.shape().to_vec(), t.f32().ok()?.to_vec())));
+        let names = c
+            .meta("examples")
+            .ok()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
         let rate = c.meta("rate").ok().and_then(|r| r.parse().ok());
-        Ok(Model { spec, hyper, params, rate, z, names })
+        Ok(Model {
+            spec,
+            hyper,
+            params,
+            rate,
+            z,
+            names,
+        })
     }
 
     /// Z of training example `i`.
@@ -39,7 +53,10 @@ impl Model {
         let (shape, v) = self.z.as_ref().context("the checkpoint holds no inferred Z")?;
         let d: usize = shape[1..].iter().product();
         if i >= shape[0] {
-            bail!("example {i} out of range: the model was trained on {} examples", shape[0]);
+            bail!(
+                "example {i} out of range: the model was trained on {} examples",
+                shape[0]
+            );
         }
         Ok(v[i * d..(i + 1) * d].to_vec())
     }
@@ -78,7 +95,13 @@ pub fn sample_z(gpu: &Gpu, latent: Shape, count: usize, seed: u32) -> Result<Vec
 
 /// The n x n panel over [-r, r]^2 of a two-factor model (paper Figure 5), row by row.
 pub fn panel_z(n: usize, r: f32) -> Vec<f32> {
-    let at = |k: usize| if n == 1 { 0.0 } else { -r + 2.0 * r * k as f32 / (n - 1) as f32 };
+    let at = |k: usize| {
+        if n == 1 {
+            0.0
+        } else {
+            -r + 2.0 * r * k as f32 / (n - 1) as f32
+        }
+    };
     (0..n).flat_map(|i| (0..n).flat_map(move |j| [at(j), -at(i)])).collect()
 }
 
@@ -115,7 +138,16 @@ pub fn corners_z(c: [&[f32]; 4], n: usize) -> Vec<f32> {
 }
 
 /// Writes each output (PNG or WAV), a grid (or waveform) and `latents.safetensors` (tensor `z`).
-pub fn write_outputs(dir: &Path, spec: &Spec, rate: Option<u32>, x: &[f32], z: &[f32], count: usize, cols: usize, each: bool) -> Result<()> {
+pub fn write_outputs(
+    dir: &Path,
+    spec: &Spec,
+    rate: Option<u32>,
+    x: &[f32],
+    z: &[f32],
+    count: usize,
+    cols: usize,
+    each: bool,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let [c, h, w] = spec.output()?;
     let per = c * h * w;
@@ -134,8 +166,15 @@ pub fn write_outputs(dir: &Path, spec: &Spec, rate: Option<u32>, x: &[f32], z: &
     }
     let l = spec.latent;
     let mut tensors = BTreeMap::new();
-    tensors.insert("z".to_string(), HostTensor::F32(vec![count, l[0], l[1], l[2]], z.to_vec()));
-    Checkpoint { tensors, metadata: Default::default() }.save(&dir.join("latents.safetensors"))
+    tensors.insert(
+        "z".to_string(),
+        HostTensor::F32(vec![count, l[0], l[1], l[2]], z.to_vec()),
+    );
+    Checkpoint {
+        tensors,
+        metadata: Default::default(),
+    }
+    .save(&dir.join("latents.safetensors"))
 }
 
 /// Reads the `z` of a latents file, checked against the model's latent shape.
@@ -144,7 +183,14 @@ pub fn read_latents(path: &Path, latent: Shape) -> Result<(Vec<f32>, usize)> {
     let t = c.get("z").with_context(|| format!("{}", path.display()))?;
     let s = t.shape();
     if s.len() != 4 || s[1..] != latent[..] {
-        bail!("{}: z has shape {:?} but the model takes [n, {}, {}, {}]", path.display(), s, latent[0], latent[1], latent[2]);
+        bail!(
+            "{}: z has shape {:?} but the model takes [n, {}, {}, {}]",
+            path.display(),
+            s,
+            latent[0],
+            latent[1],
+            latent[2]
+        );
     }
     Ok((t.f32()?.to_vec(), s[0]))
 }

@@ -79,13 +79,20 @@ impl<'g> Trainer<'g> {
         hyper.validate()?;
         let out_shape = spec.output()?;
         if out_shape != data.shape {
-            bail!("the data's examples are {:?} but the model makes {:?}", data.shape, out_shape);
+            bail!(
+                "the data's examples are {:?} but the model makes {:?}",
+                data.shape,
+                out_shape
+            );
         }
         let batch = hyper.batch.min(data.len());
         let batches = data.len() / batch;
         let n = batches * batch;
         if n < data.len() {
-            eprintln!("abprop: training on the first {n} of {} examples (a whole number of batches of {batch})", data.len());
+            eprintln!(
+                "abprop: training on the first {n} of {} examples (a whole number of batches of {batch})",
+                data.len()
+            );
         }
         let params: HostParams = match resume {
             Some(c) => params_from(c, spec)?,
@@ -104,7 +111,11 @@ impl<'g> Trainer<'g> {
             Some(c) => {
                 let t = c.get("z")?;
                 if t.shape() != latent_shape(n).as_slice() {
-                    bail!("the checkpoint's z is {:?} but this run needs {:?}: resume with the same data", t.shape(), latent_shape(n));
+                    bail!(
+                        "the checkpoint's z is {:?} but this run needs {:?}: resume with the same data",
+                        t.shape(),
+                        latent_shape(n)
+                    );
                 }
                 Some(t.f32()?.to_vec())
             }
@@ -163,7 +174,16 @@ impl<'g> Trainer<'g> {
         let mut infers = Vec::new();
         let mut fresh = Vec::new();
         for b in 0..batches {
-            infers.push(Inference::new(gpu, &gen, &y[b], mk.get(b), &sse, &step, b * batch * d, dynamics)?);
+            infers.push(Inference::new(
+                gpu,
+                &gen,
+                &y[b],
+                mk.get(b),
+                &sse,
+                &step,
+                b * batch * d,
+                dynamics,
+            )?);
             if hyper.chains == Chains::Fresh {
                 fresh.push(philox::normal_range(
                     gpu,
@@ -176,6 +196,11 @@ impl<'g> Trainer<'g> {
                 )?);
             }
         }
+        let fresh_advance = if fresh.is_empty() {
+            None
+        } else {
+            Some(crate::ops::langevin::advance(gpu, &fresh_step)?)
+        };
         let learning = Learning::new(gpu, &gen, &hyper.optimizer, hyper.clip)?;
         let mut t = Trainer {
             gpu,
@@ -193,7 +218,7 @@ impl<'g> Trainer<'g> {
             step,
             fresh_step,
             infers,
-            fresh_advance: if fresh.is_empty() { None } else { Some(crate::ops::langevin::advance(gpu, &fresh_step)?) },
+            fresh_advance,
             fresh,
             learning,
             iteration: 0,
@@ -221,7 +246,13 @@ impl<'g> Trainer<'g> {
             self.learning.step(&self.gen, inf.residual(), &mut seq);
             gpu.record(&mut enc, &seq);
             gpu.copy(&mut enc, self.gen.latent(), zb);
-            enc.copy_buffer_to_buffer(&self._sse.buffer, 0, &self.sse_all.buffer, (b * batch * 4) as u64, (batch * 4) as u64);
+            enc.copy_buffer_to_buffer(
+                &self._sse.buffer,
+                0,
+                &self.sse_all.buffer,
+                (b * batch * 4) as u64,
+                (batch * 4) as u64,
+            );
         }
         if let Some(adv) = &self.fresh_advance {
             gpu.record(&mut enc, &adv.seq());
@@ -293,19 +324,28 @@ impl<'g> Trainer<'g> {
             tensors.insert(name, HostTensor::F32(shape, v));
         }
         let l = self.spec.latent;
-        tensors.insert("z".into(), HostTensor::F32(vec![self.n, l[0], l[1], l[2]], self.latents()?));
+        tensors.insert(
+            "z".into(),
+            HostTensor::F32(vec![self.n, l[0], l[1], l[2]], self.latents()?),
+        );
         for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
             for (slot, t) in st.tensors() {
                 let key = format!("optim.{}.{}", p.name, slot);
-                if t.label.contains("step") {
+                if slot == "step" {
                     tensors.insert(key, HostTensor::U32(t.shape.clone(), self.gpu.read(t)?));
                 } else {
                     tensors.insert(key, HostTensor::F32(t.shape.clone(), self.gpu.read(t)?));
                 }
             }
         }
-        tensors.insert("langevin_step".into(), HostTensor::U32(vec![1], self.gpu.read(&self.step)?));
-        tensors.insert("fresh_step".into(), HostTensor::U32(vec![1], self.gpu.read(&self.fresh_step)?));
+        tensors.insert(
+            "langevin_step".into(),
+            HostTensor::U32(vec![1], self.gpu.read(&self.step)?),
+        );
+        tensors.insert(
+            "fresh_step".into(),
+            HostTensor::U32(vec![1], self.gpu.read(&self.fresh_step)?),
+        );
         let mut metadata = std::collections::HashMap::new();
         metadata.insert("format".into(), FORMAT.into());
         metadata.insert("abprop_version".into(), env!("CARGO_PKG_VERSION").into());
@@ -365,8 +405,10 @@ impl<'g> Trainer<'g> {
         let bar = if opts.progress {
             let b = indicatif::ProgressBar::new(self.hyper.iterations as u64);
             b.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} iterations, {elapsed} elapsed, {eta} left, {msg}")
-                    .unwrap(),
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} iterations, {elapsed} elapsed, {eta} left, {msg}",
+                )
+                .unwrap(),
             );
             b.set_position(self.iteration as u64);
             b
@@ -376,7 +418,11 @@ impl<'g> Trainer<'g> {
         let start = Instant::now();
         while self.iteration < self.hyper.iterations {
             let mse = self.iterate()?;
-            let line = LogLine { iteration: self.iteration, mse, seconds: start.elapsed().as_secs_f64() };
+            let line = LogLine {
+                iteration: self.iteration,
+                mse,
+                seconds: start.elapsed().as_secs_f64(),
+            };
             writeln!(log, "{}", serde_json::to_string(&line)?)?;
             bar.set_position(self.iteration as u64);
             bar.set_message(format!("mse {mse:.5}"));
@@ -400,7 +446,11 @@ pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
         .map(|(name, shape, _)| {
             let t = c.get(&name)?;
             if t.shape() != shape.as_slice() {
-                bail!("checkpoint tensor {name} is {:?}, the model needs {:?}", t.shape(), shape);
+                bail!(
+                    "checkpoint tensor {name} is {:?}, the model needs {:?}",
+                    t.shape(),
+                    shape
+                );
             }
             Ok((name, shape, t.f32()?.to_vec()))
         })

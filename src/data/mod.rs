@@ -65,14 +65,21 @@ pub struct LoadOptions {
     pub limit: Option<usize>,
 }
 
-const IMAGE_EXT: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "pnm", "pgm", "ppm"];
+const IMAGE_EXT: &[&str] = &[
+    "png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp", "pnm", "pgm", "ppm",
+];
 
 fn ext(p: &Path) -> String {
-    p.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
+    p.extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
 }
 
 fn is_idx(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     n.contains("idx") || n.ends_with("-ubyte") || n.ends_with("-ubyte.gz") || n.ends_with(".idx")
 }
 
@@ -95,7 +102,12 @@ pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
     } else {
         vec![path.to_path_buf()]
     };
-    let mut ds = Dataset { shape: opt.shape, values: Vec::new(), names: Vec::new(), rate: None };
+    let mut ds = Dataset {
+        shape: opt.shape,
+        values: Vec::new(),
+        names: Vec::new(),
+        rate: None,
+    };
     for f in &files {
         if opt.limit.is_some_and(|l| ds.len() >= l) {
             break;
@@ -120,7 +132,10 @@ pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
 fn read_image(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     let [c, h, w] = opt.shape;
     if c != 1 && c != 3 {
-        bail!("{}: the model makes {c}-channel outputs; images need 1 (gray) or 3 (RGB)", f.display());
+        bail!(
+            "{}: the model makes {c}-channel outputs; images need 1 (gray) or 3 (RGB)",
+            f.display()
+        );
     }
     let img = image::ImageReader::open(f)
         .with_context(|| format!("cannot open image {}", f.display()))?
@@ -131,13 +146,20 @@ fn read_image(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     let (iw, ih) = (img.width() as usize, img.height() as usize);
     let img = if (ih, iw) != (h, w) {
         if !opt.resize {
-            bail!("{} is {iw}x{ih} but the model makes {w}x{h} images: pass --resize to resize it", f.display());
+            bail!(
+                "{} is {iw}x{ih} but the model makes {w}x{h} images: pass --resize to resize it",
+                f.display()
+            );
         }
         img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
     } else {
         img
     };
-    let pixels: Vec<u8> = if c == 1 { img.to_luma8().into_raw() } else { img.to_rgb8().into_raw() };
+    let pixels: Vec<u8> = if c == 1 {
+        img.to_luma8().into_raw()
+    } else {
+        img.to_rgb8().into_raw()
+    };
     // HWC bytes to CHW in [-1, 1].
     for ch in 0..c {
         for i in 0..h * w {
@@ -152,7 +174,9 @@ fn read_idx(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     let raw = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).with_context(|| format!("{}: corrupt gzip data", f.display()))?;
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .with_context(|| format!("{}: corrupt gzip data", f.display()))?;
         out
     } else {
         raw
@@ -162,20 +186,38 @@ fn read_idx(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     }
     let dims = bytes[3] as usize;
     if bytes.len() < 4 + 4 * dims || !(2..=3).contains(&dims) {
-        bail!("{}: an IDX file of images has 3 dimensions (count, rows, columns), this one {dims}", f.display());
+        bail!(
+            "{}: an IDX file of images has 3 dimensions (count, rows, columns), this one {dims}",
+            f.display()
+        );
     }
     let dim = |i: usize| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize;
-    let (n, ih, iw) = if dims == 3 { (dim(0), dim(1), dim(2)) } else { (dim(0), dim(1), 1) };
+    let (n, ih, iw) = if dims == 3 {
+        (dim(0), dim(1), dim(2))
+    } else {
+        (dim(0), dim(1), 1)
+    };
     let data = &bytes[4 + 4 * dims..];
     if data.len() < n * ih * iw {
-        bail!("{}: truncated: {n} images of {ih}x{iw} need {} bytes, {} present", f.display(), n * ih * iw, data.len());
+        bail!(
+            "{}: truncated: {n} images of {ih}x{iw} need {} bytes, {} present",
+            f.display(),
+            n * ih * iw,
+            data.len()
+        );
     }
     let [c, h, w] = opt.shape;
     if c != 1 {
-        bail!("{}: IDX images are grayscale but the model makes {c}-channel outputs", f.display());
+        bail!(
+            "{}: IDX images are grayscale but the model makes {c}-channel outputs",
+            f.display()
+        );
     }
     if (ih, iw) != (h, w) && !opt.resize {
-        bail!("{} holds {iw}x{ih} images but the model makes {w}x{h}: pass --resize to resize them", f.display());
+        bail!(
+            "{} holds {iw}x{ih} images but the model makes {w}x{h}: pass --resize to resize them",
+            f.display()
+        );
     }
     let name = f.file_name().unwrap().to_string_lossy().into_owned();
     let count = opt.limit.map_or(n, |l| n.min(l.saturating_sub(ds.len())));
@@ -196,21 +238,32 @@ fn read_idx(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
 fn read_wav(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     let [c, h, len] = opt.shape;
     if c != 1 || h != 1 {
-        bail!("{}: a sound needs a model with [1, 1, length] outputs, this one makes {:?}", f.display(), opt.shape);
+        bail!(
+            "{}: a sound needs a model with [1, 1, length] outputs, this one makes {:?}",
+            f.display(),
+            opt.shape
+        );
     }
-    let mut reader = hound::WavReader::open(f).with_context(|| format!("{} is not a readable WAV file", f.display()))?;
+    let mut reader =
+        hound::WavReader::open(f).with_context(|| format!("{} is not a readable WAV file", f.display()))?;
     let spec = reader.spec();
     let ch = spec.channels as usize;
     let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|v| v as f32 * scale)).collect::<Result<_, _>>()
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
         }
     }
     .with_context(|| format!("{}: corrupt WAV data", f.display()))?;
     // Mix down to mono.
-    let mut mono: Vec<f32> = samples.chunks(ch).map(|fr| fr.iter().sum::<f32>() / ch as f32).collect();
+    let mut mono: Vec<f32> = samples
+        .chunks(ch)
+        .map(|fr| fr.iter().sum::<f32>() / ch as f32)
+        .collect();
     if spec.sample_rate != opt.rate {
         if !opt.resample {
             bail!(
@@ -265,7 +318,13 @@ pub fn resample(x: &[f32], from: u32, to: u32) -> Vec<f32> {
                     continue;
                 }
                 let d = (t - k as f64) * cutoff;
-                let sinc = |v: f64| if v.abs() < 1e-12 { 1.0 } else { (std::f64::consts::PI * v).sin() / (std::f64::consts::PI * v) };
+                let sinc = |v: f64| {
+                    if v.abs() < 1e-12 {
+                        1.0
+                    } else {
+                        (std::f64::consts::PI * v).sin() / (std::f64::consts::PI * v)
+                    }
+                };
                 s += x[k as usize] as f64 * cutoff * sinc(d) * sinc(d / a);
             }
             s as f32

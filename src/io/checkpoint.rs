@@ -43,10 +43,15 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn get(&self, name: &str) -> Result<&HostTensor> {
-        self.tensors.get(name).with_context(|| format!("the checkpoint has no tensor {name:?}"))
+        self.tensors
+            .get(name)
+            .with_context(|| format!("the checkpoint has no tensor {name:?}"))
     }
     pub fn meta(&self, key: &str) -> Result<&str> {
-        self.metadata.get(key).map(|s| s.as_str()).with_context(|| format!("the checkpoint has no metadata {key:?}"))
+        self.metadata
+            .get(key)
+            .map(|s| s.as_str())
+            .with_context(|| format!("the checkpoint has no metadata {key:?}"))
     }
 
     /// Serializes to bytes.
@@ -57,7 +62,10 @@ impl Checkpoint {
                 HostTensor::F32(s, v) => (Dtype::F32, s, bytemuck::cast_slice(v)),
                 HostTensor::U32(s, v) => (Dtype::U32, s, bytemuck::cast_slice(v)),
             };
-            views.push((name.clone(), TensorView::new(dtype, shape.to_vec(), bytes).with_context(|| format!("tensor {name}"))?));
+            views.push((
+                name.clone(),
+                TensorView::new(dtype, shape.to_vec(), bytes).with_context(|| format!("tensor {name}"))?,
+            ));
         }
         Ok(safetensors::serialize(views, Some(self.metadata.clone()))?)
     }
@@ -76,7 +84,10 @@ impl Checkpoint {
             };
             tensors.insert(name, t);
         }
-        Ok(Checkpoint { tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+        Ok(Checkpoint {
+            tensors,
+            metadata: meta.metadata().clone().unwrap_or_default(),
+        })
     }
 
     /// Writes atomically: the file at `path` is either the old one or the complete new one.
@@ -92,9 +103,14 @@ impl Checkpoint {
 
 /// Writes `bytes` to `path` through a synced temporary file renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

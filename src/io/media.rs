@@ -40,7 +40,11 @@ pub fn write_grid(path: &Path, x: &[f32], n: usize, c: usize, h: usize, w: usize
     let cols = cols.clamp(1, n.max(1));
     let rows = n.div_ceil(cols);
     let m = 2;
-    let mut grid = image::RgbImage::from_pixel((cols * (w + m) + m) as u32, (rows * (h + m) + m) as u32, image::Rgb([255, 255, 255]));
+    let mut grid = image::RgbImage::from_pixel(
+        (cols * (w + m) + m) as u32,
+        (rows * (h + m) + m) as u32,
+        image::Rgb([255, 255, 255]),
+    );
     for k in 0..n {
         let img = to_image(&x[k * c * h * w..(k + 1) * c * h * w], c, h, w)?.to_rgb8();
         let (ox, oy) = ((k % cols) * (w + m) + m, (k / cols) * (h + m) + m);
@@ -51,7 +55,12 @@ pub fn write_grid(path: &Path, x: &[f32], n: usize, c: usize, h: usize, w: usize
 
 /// Mono 16-bit WAV.
 pub fn write_wav(path: &Path, x: &[f32], rate: u32) -> Result<()> {
-    let spec = hound::WavSpec { channels: 1, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut cursor = std::io::Cursor::new(Vec::new());
     {
         let mut w = hound::WavWriter::new(&mut cursor, spec)?;

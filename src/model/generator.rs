@@ -52,15 +52,53 @@ pub(crate) enum Kind {
 pub(crate) fn kind(layer: &Layer, input: Shape, output: Shape, batch: usize) -> Kind {
     let [c, h, w] = input;
     match *layer {
-        Layer::Dense { out } => Kind::Dense(DenseShape { batch, d_in: c * h * w, d_out: out }),
+        Layer::Dense { out } => Kind::Dense(DenseShape {
+            batch,
+            d_in: c * h * w,
+            d_out: out,
+        }),
         Layer::Reshape { .. } => Kind::Reshape,
-        Layer::ConvTranspose2d { channels, kernel, stride, padding, output_padding } => {
-            Kind::Conv(ConvShape::conv2d(batch, c, channels, h, w, kernel, stride, padding, output_padding))
-        }
-        Layer::ConvTranspose1d { channels, kernel, stride, padding, output_padding } => {
-            Kind::Conv(ConvShape::conv1d(batch, c, channels, w, kernel, stride, padding, output_padding))
-        }
-        Layer::BatchNorm { eps } => Kind::Bn(BnShape { batch, channels: output[0], spatial: output[1] * output[2] }, eps),
+        Layer::ConvTranspose2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+        } => Kind::Conv(ConvShape::conv2d(
+            batch,
+            c,
+            channels,
+            h,
+            w,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+        )),
+        Layer::ConvTranspose1d {
+            channels,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+        } => Kind::Conv(ConvShape::conv1d(
+            batch,
+            c,
+            channels,
+            w,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+        )),
+        Layer::BatchNorm { eps } => Kind::Bn(
+            BnShape {
+                batch,
+                channels: output[0],
+                spatial: output[1] * output[2],
+            },
+            eps,
+        ),
         Layer::Relu => Kind::Act(Activation::Relu),
         Layer::LeakyRelu { slope } => Kind::Act(Activation::LeakyRelu { slope }),
         Layer::Tanh => Kind::Act(Activation::Tanh),
@@ -128,7 +166,9 @@ impl Generator {
             io.push((input, output));
             for (suffix, shape) in param_shapes(&k) {
                 let name = format!("{i}.{suffix}");
-                let (vname, vshape, v) = vi.next().with_context(|| format!("no value given for parameter {name}"))?;
+                let (vname, vshape, v) = vi
+                    .next()
+                    .with_context(|| format!("no value given for parameter {name}"))?;
                 anyhow::ensure!(
                     *vname == name && *vshape == shape,
                     "parameter {name} {shape:?} expected, got {vname} {vshape:?}"
@@ -176,9 +216,16 @@ impl Generator {
             let op = match k {
                 Kind::Dense(s) => dense::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
                 Kind::Conv(s) => conv_transpose::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
-                Kind::Bn(s, eps) => {
-                    batch_norm::forward(gpu, s, *eps, a, &p[0].value, &p[1].value, o, self.stats[i].as_ref().unwrap())?
-                }
+                Kind::Bn(s, eps) => batch_norm::forward(
+                    gpu,
+                    s,
+                    *eps,
+                    a,
+                    &p[0].value,
+                    &p[1].value,
+                    o,
+                    self.stats[i].as_ref().unwrap(),
+                )?,
                 Kind::Act(act) => Op::from(activation::forward(gpu, *act, a, o)?),
                 Kind::Reshape => continue,
             };
@@ -251,6 +298,19 @@ impl Generator {
         &self.acts[i]
     }
 
+    /// The gradient at distinct boundary `i` (for tests).
+    pub fn gradient(&self, i: usize) -> &Tensor {
+        &self.grads[i]
+    }
+    /// The batch-norm statistics [2, channels] of layer `i`, if it is a batch norm (for tests).
+    pub fn stats(&self, i: usize) -> Option<&Tensor> {
+        self.stats[i].as_ref()
+    }
+    /// The distinct boundary index of each layer's (input, output).
+    pub fn layer_io(&self) -> &[(usize, usize)] {
+        &self.io
+    }
+
     pub fn forward_seq(&self) -> Vec<&Dispatch> {
         self.forward.iter().flat_map(|o| o.dispatches.iter()).collect()
     }
@@ -265,10 +325,16 @@ impl Generator {
 
     /// Reads the parameters back (for checkpoints).
     pub fn read_params(&self, gpu: &Gpu) -> Result<HostParams> {
-        self.params.iter().map(|p| Ok((p.name.clone(), p.value.shape.clone(), gpu.read(&p.value)?))).collect()
+        self.params
+            .iter()
+            .map(|p| Ok((p.name.clone(), p.value.shape.clone(), gpu.read(&p.value)?)))
+            .collect()
     }
     pub fn read_grads(&self, gpu: &Gpu) -> Result<HostParams> {
-        self.params.iter().map(|p| Ok((p.name.clone(), p.grad.shape.clone(), gpu.read(&p.grad)?))).collect()
+        self.params
+            .iter()
+            .map(|p| Ok((p.name.clone(), p.grad.shape.clone(), gpu.read(&p.grad)?)))
+            .collect()
     }
     /// FLOPs of one forward pass.
     pub fn forward_flops(&self) -> f64 {

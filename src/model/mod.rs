@@ -3,6 +3,7 @@
 
 pub mod generator;
 pub mod presets;
+pub mod reference;
 pub mod spec;
 
 pub use generator::{init_params, Generator, HostParams, Param};

@@ -18,9 +18,13 @@ pub type Shape = [usize; 3];
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Layer {
     /// Fully connected: flattens its input and produces `out` values.
-    Dense { out: usize },
+    Dense {
+        out: usize,
+    },
     /// Reinterprets the values as [channels, height, width] (sizes must agree).
-    Reshape { shape: Shape },
+    Reshape {
+        shape: Shape,
+    },
     ConvTranspose2d {
         channels: usize,
         kernel: usize,
@@ -86,19 +90,34 @@ impl Layer {
                 }
                 shape
             }
-            Layer::ConvTranspose2d { channels, kernel, stride, padding, output_padding } => {
+            Layer::ConvTranspose2d {
+                channels,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+            } => {
                 if channels == 0 || kernel == 0 || stride == 0 {
                     bail!("channels, kernel and stride must be positive");
                 }
                 if output_padding >= stride.max(1) && output_padding > 0 {
                     bail!("output_padding {output_padding} must be smaller than the stride {stride}");
                 }
-                match (conv_out(h, kernel, stride, padding, output_padding), conv_out(w, kernel, stride, padding, output_padding)) {
+                match (
+                    conv_out(h, kernel, stride, padding, output_padding),
+                    conv_out(w, kernel, stride, padding, output_padding),
+                ) {
                     (Some(ho), Some(wo)) => [channels, ho, wo],
                     _ => bail!("padding {padding} leaves no output for input {x:?}"),
                 }
             }
-            Layer::ConvTranspose1d { channels, kernel, stride, padding, output_padding } => {
+            Layer::ConvTranspose1d {
+                channels,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+            } => {
                 if h != 1 {
                     bail!("a 1-D transposed convolution needs input [channels, 1, length], got {x:?}");
                 }
@@ -166,7 +185,11 @@ impl Spec {
         let mut out = vec![self.latent];
         for (i, l) in self.layers.iter().enumerate() {
             let s = l.output(*out.last().unwrap()).map_err(|e| {
-                anyhow::anyhow!("model spec: layer {i} ({}) does not fit its input {:?}: {e}", l.name(), out.last().unwrap())
+                anyhow::anyhow!(
+                    "model spec: layer {i} ({}) does not fit its input {:?}: {e}",
+                    l.name(),
+                    out.last().unwrap()
+                )
             })?;
             out.push(s);
         }
@@ -181,10 +204,18 @@ impl Spec {
     /// The same network with another latent shape (fully convolutional models only), e.g. a
     /// 14x14 z for a 448x448 texture from a model learned with a 7x7 z.
     pub fn with_latent(&self, latent: Shape) -> Result<Spec> {
-        if self.layers.iter().any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. })) && latent != self.latent {
+        if self
+            .layers
+            .iter()
+            .any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. }))
+            && latent != self.latent
+        {
             bail!("only fully convolutional models accept another latent size (this one has a dense or reshape layer)");
         }
-        let s = Spec { latent, layers: self.layers.clone() };
+        let s = Spec {
+            latent,
+            layers: self.layers.clone(),
+        };
         s.shapes()?;
         Ok(s)
     }
@@ -193,8 +224,15 @@ impl Spec {
     /// dense layer changed), e.g. 1 for grayscale data with a preset made for RGB.
     pub fn with_output_channels(&self, channels: usize) -> Result<Spec> {
         let mut s = self.clone();
-        match s.layers.iter_mut().rev().find(|l| !matches!(l, Layer::Tanh | Layer::Sigmoid | Layer::Relu | Layer::LeakyRelu { .. })) {
-            Some(Layer::ConvTranspose2d { channels: c, .. }) | Some(Layer::ConvTranspose1d { channels: c, .. }) => *c = channels,
+        match s
+            .layers
+            .iter_mut()
+            .rev()
+            .find(|l| !matches!(l, Layer::Tanh | Layer::Sigmoid | Layer::Relu | Layer::LeakyRelu { .. }))
+        {
+            Some(Layer::ConvTranspose2d { channels: c, .. }) | Some(Layer::ConvTranspose1d { channels: c, .. }) => {
+                *c = channels
+            }
             _ => bail!("the network does not end in a transposed convolution: cannot change its output channels"),
         }
         s.shapes()?;
