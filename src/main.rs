@@ -320,17 +320,19 @@ fn train(a: TrainArgs) -> Result<()> {
     if let Some(c) = a.channels {
         spec = spec.with_output_channels(c)?;
     }
-    apply(&mut hyper, &a.hp);
     if let Some(c) = &resume {
+        // The run's own network and settings; what is given on the command line overrides them.
         let (s, h) = abp::trainer::spec_from(c)?;
-        let iterations = hyper.iterations;
         spec = s;
         hyper = h;
-        if a.hp.iterations.is_some() {
-            hyper.iterations = iterations;
-        }
         rate = c.meta("rate").ok().and_then(|r| r.parse().ok()).or(rate);
+        if a.hp.batch.is_some_and(|b| b != hyper.batch)
+            || a.hp.adam != matches!(hyper.optimizer, Optimizer::Adam { .. })
+        {
+            bail!("--resume keeps the run's batch size and optimizer");
+        }
     }
+    apply(&mut hyper, &a.hp);
     let data = data::load(
         &data_path,
         &LoadOptions {

@@ -428,7 +428,20 @@ impl<'g> Trainer<'g> {
             bar.set_message(format!("mse {mse:.5}"));
             let last = self.iteration == self.hyper.iterations;
             if last || (opts.checkpoint_every > 0 && self.iteration % opts.checkpoint_every == 0) {
-                self.checkpoint()?.save(&ckpt)?;
+                let c = self.checkpoint()?;
+                // Never replace a good checkpoint with one holding NaN or Inf.
+                if let Some(name) = c
+                    .tensors
+                    .iter()
+                    .find(|(_, t)| t.f32().is_ok_and(|v| v.iter().any(|x| !x.is_finite())))
+                    .map(|(n, _)| n)
+                {
+                    bail!(
+                        "tensor {name} holds NaN or Inf after iteration {}: training diverged (try a smaller --lr or --delta); the last checkpoint is kept",
+                        self.iteration
+                    );
+                }
+                c.save(&ckpt)?;
             }
             if last || (opts.snapshot_every > 0 && self.iteration % opts.snapshot_every == 0) {
                 self.snapshot(&opts.out, &format!("{:06}", self.iteration))?;
