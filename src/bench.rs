@@ -323,7 +323,7 @@ pub fn train(gpu: &Gpu, preset: &str, iterations: usize, batch: Option<usize>) -
         names: (0..hyper.batch).map(|i| format!("random{i}")).collect(),
         rate: p.rate,
     };
-    let mut t = crate::abp::Trainer::new(gpu, &p.spec, &hyper, &data, None, None)?;
+    let mut t = crate::abp::Trainer::new(gpu, &p.spec, &hyper, &data, &crate::abp::Observation::Full, None)?;
     t.iterate()?;
     let (s0, r0) = (gpu.submits.load(Relaxed), gpu.readbacks.load(Relaxed));
     let start = std::time::Instant::now();

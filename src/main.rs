@@ -344,7 +344,7 @@ fn train(a: TrainArgs) -> Result<()> {
         },
     )?;
     let gpu = Gpu::new()?;
-    let mut t = Trainer::new(&gpu, &spec, &hyper, &data, None, resume.as_ref())?;
+    let mut t = Trainer::new(&gpu, &spec, &hyper, &data, &abp::Observation::Full, resume.as_ref())?;
     eprintln!(
         "abprop: training {} examples of {:?} on {} for {} iterations (L={}, D={}, s={}); writing to {}",
         t.n,
@@ -447,7 +447,7 @@ fn reconstruct(a: ReconArgs) -> Result<()> {
         seed: a.seed,
         batch: 100,
     };
-    let r = abp::reconstruct::reconstruct(&gpu, &m.spec, &m.params, &data, None, &o)?;
+    let r = abp::reconstruct::reconstruct(&gpu, &m.spec, &m.params, &data, &abp::Observation::Full, &o)?;
     let n = data.len();
     let cols = (n.min(64) as f64).sqrt().ceil() as usize;
     synthesis::write_outputs(&a.out, &m.spec, m.rate, &r.outputs, &r.z, n, cols, false)?;

@@ -9,7 +9,11 @@ fn abprop(args: &[&str]) -> (bool, String) {
 }
 
 fn asset(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join(name).display().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 #[track_caller]
@@ -25,25 +29,71 @@ fn bad_input_gives_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = d.join("run").display().to_string();
-    fails_with(&["train", "--preset", "texture-quick", "/no/such/file.png", "--out", &out], "data not found: /no/such/file.png");
+    fails_with(
+        &["train", "--preset", "texture-quick", "/no/such/file.png", "--out", &out],
+        "data not found: /no/such/file.png",
+    );
     let bad = d.join("broken.png");
     std::fs::write(&bad, b"this is not a PNG").unwrap();
-    fails_with(&["train", "--preset", "texture-quick", bad.to_str().unwrap(), "--out", &out], "is not a readable image");
-    fails_with(&["train", "--preset", "texture-quick", &asset("brick.png"), "--out", &out], "pass --resize");
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "texture-quick",
+            bad.to_str().unwrap(),
+            "--out",
+            &out,
+        ],
+        "is not a readable image",
+    );
+    fails_with(
+        &["train", "--preset", "texture-quick", &asset("brick.png"), "--out", &out],
+        "pass --resize",
+    );
     let spec = d.join("spec.json");
     std::fs::write(&spec, r#"{"latent": [1, 4, 4], "layers": [{"type": "conv_transpose2d", "channels": 8, "kernel": 5, "stride": 2, "padding": 2, "output_padding": 1}, {"type": "reshape", "shape": [3, 8, 8]}]}"#).unwrap();
-    fails_with(&["train", "--spec", spec.to_str().unwrap(), &asset("brick.png"), "--out", &out], "layer 1 (reshape) does not fit its input [8, 8, 8]");
+    fails_with(
+        &[
+            "train",
+            "--spec",
+            spec.to_str().unwrap(),
+            &asset("brick.png"),
+            "--out",
+            &out,
+        ],
+        "layer 1 (reshape) does not fit its input [8, 8, 8]",
+    );
     let wav = d.join("fast.wav");
-    let spec44 = hound::WavSpec { channels: 1, sample_rate: 44100, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec44 = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(&wav, spec44).unwrap();
     for i in 0..300_000 {
         w.write_sample(((i as f32 * 0.05).sin() * 10000.0) as i16).unwrap();
     }
     w.finalize().unwrap();
-    fails_with(&["train", "--preset", "sound-quick", wav.to_str().unwrap(), "--out", &out], "sampled at 44100 Hz but the model works at 11025 Hz");
+    fails_with(
+        &["train", "--preset", "sound-quick", wav.to_str().unwrap(), "--out", &out],
+        "sampled at 44100 Hz but the model works at 11025 Hz",
+    );
     fails_with(&["train", "--preset", "no-such", &asset("brick.png")], "unknown preset");
-    fails_with(&["synthesize", "--model", d.join("missing.safetensors").to_str().unwrap(), "--out", &out], "cannot read checkpoint");
-    fails_with(&["synthesize", "--model", bad.to_str().unwrap(), "--out", &out], "not a valid safetensors file");
+    fails_with(
+        &[
+            "synthesize",
+            "--model",
+            d.join("missing.safetensors").to_str().unwrap(),
+            "--out",
+            &out,
+        ],
+        "cannot read checkpoint",
+    );
+    fails_with(
+        &["synthesize", "--model", bad.to_str().unwrap(), "--out", &out],
+        "not a valid safetensors file",
+    );
 }
 
 #[test]
@@ -55,12 +105,27 @@ fn train_synthesize_interpolate_reconstruct() {
     let data = d.join("crops");
     std::fs::create_dir(&data).unwrap();
     for k in 0..8u32 {
-        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32).to_image().save(data.join(format!("{k}.png"))).unwrap();
+        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32)
+            .to_image()
+            .save(data.join(format!("{k}.png")))
+            .unwrap();
     }
     let run = d.join("run");
     let (ok, text) = abprop(&[
-        "train", "--preset", "object-d2-quick", data.to_str().unwrap(), "--out", run.to_str().unwrap(),
-        "--iterations", "3", "--batch", "4", "--langevin-steps", "2", "--checkpoint-every", "2",
+        "train",
+        "--preset",
+        "object-d2-quick",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--iterations",
+        "3",
+        "--batch",
+        "4",
+        "--langevin-steps",
+        "2",
+        "--checkpoint-every",
+        "2",
     ]);
     assert!(ok, "{text}");
     let ckpt = run.join("checkpoint.safetensors");
@@ -68,40 +133,118 @@ fn train_synthesize_interpolate_reconstruct() {
     let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 3);
     // Training again into the same folder without --resume is refused; with it, it continues.
-    let (ok, text) = abprop(&["train", "--preset", "object-d2-quick", data.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    let (ok, text) = abprop(&[
+        "train",
+        "--preset",
+        "object-d2-quick",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     assert!(!ok && text.contains("--resume"), "{text}");
-    let (ok, text) = abprop(&["train", "--preset", "object-d2-quick", data.to_str().unwrap(), "--out", run.to_str().unwrap(), "--resume", "--iterations", "4"]);
+    let (ok, text) = abprop(&[
+        "train",
+        "--preset",
+        "object-d2-quick",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+        "--iterations",
+        "4",
+    ]);
     assert!(ok, "{text}");
-    assert_eq!(std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().count(), 4);
+    assert_eq!(
+        std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().count(),
+        4
+    );
 
     let m = ckpt.to_str().unwrap();
     let syn = d.join("syn");
-    let (ok, text) = abprop(&["synthesize", "--model", m, "--out", syn.to_str().unwrap(), "--count", "5", "--seed", "3"]);
+    let (ok, text) = abprop(&[
+        "synthesize",
+        "--model",
+        m,
+        "--out",
+        syn.to_str().unwrap(),
+        "--count",
+        "5",
+        "--seed",
+        "3",
+    ]);
     assert!(ok, "{text}");
     assert_eq!(image::open(syn.join("0004.png")).unwrap().width(), 32);
     // Rendering the written latents again gives the same images.
     let again = d.join("again");
     let lat = syn.join("latents.safetensors");
-    let (ok, text) = abprop(&["synthesize", "--model", m, "--out", again.to_str().unwrap(), "--latents", lat.to_str().unwrap()]);
+    let (ok, text) = abprop(&[
+        "synthesize",
+        "--model",
+        m,
+        "--out",
+        again.to_str().unwrap(),
+        "--latents",
+        lat.to_str().unwrap(),
+    ]);
     assert!(ok, "{text}");
-    assert_eq!(std::fs::read(syn.join("grid.png")).unwrap(), std::fs::read(again.join("grid.png")).unwrap());
+    assert_eq!(
+        std::fs::read(syn.join("grid.png")).unwrap(),
+        std::fs::read(again.join("grid.png")).unwrap()
+    );
 
     let panel = d.join("panel");
-    let (ok, text) = abprop(&["synthesize", "--model", m, "--out", panel.to_str().unwrap(), "--grid", "3"]);
+    let (ok, text) = abprop(&[
+        "synthesize",
+        "--model",
+        m,
+        "--out",
+        panel.to_str().unwrap(),
+        "--grid",
+        "3",
+    ]);
     assert!(ok, "{text}");
     assert_eq!(image::open(panel.join("grid.png")).unwrap().width(), 3 * 34 + 2);
 
     let interp = d.join("interp");
-    let (ok, text) = abprop(&["interpolate", "--model", m, "--out", interp.to_str().unwrap(), "--examples", "0,1,2,3", "--steps", "4"]);
+    let (ok, text) = abprop(&[
+        "interpolate",
+        "--model",
+        m,
+        "--out",
+        interp.to_str().unwrap(),
+        "--examples",
+        "0,1,2,3",
+        "--steps",
+        "4",
+    ]);
     assert!(ok, "{text}");
     assert_eq!(image::open(interp.join("grid.png")).unwrap().width(), 4 * 34 + 2);
-    let (ok, text) = abprop(&["interpolate", "--model", m, "--out", interp.to_str().unwrap(), "--examples", "0,99"]);
+    let (ok, text) = abprop(&[
+        "interpolate",
+        "--model",
+        m,
+        "--out",
+        interp.to_str().unwrap(),
+        "--examples",
+        "0,99",
+    ]);
     assert!(!ok && text.contains("out of range"), "{text}");
 
     let rec = d.join("rec");
-    let (ok, text) = abprop(&["reconstruct", "--model", m, "--data", data.to_str().unwrap(), "--out", rec.to_str().unwrap(), "--steps", "10"]);
+    let (ok, text) = abprop(&[
+        "reconstruct",
+        "--model",
+        m,
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        rec.to_str().unwrap(),
+        "--steps",
+        "10",
+    ]);
     assert!(ok, "{text}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(rec.join("errors.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rec.join("errors.json")).unwrap()).unwrap();
     assert_eq!(report["examples"], 8);
     assert!(report["mean_mse"].as_f64().unwrap().is_finite());
 }
@@ -115,5 +258,8 @@ fn presets_are_listed_and_written() {
         assert!(text.contains(p));
     }
     let spec = std::fs::read_to_string(dir.path().join("texture.json")).unwrap();
-    assert_eq!(abprop::model::Spec::from_json(&spec).unwrap().output().unwrap(), [3, 224, 224]);
+    assert_eq!(
+        abprop::model::Spec::from_json(&spec).unwrap().output().unwrap(),
+        [3, 224, 224]
+    );
 }

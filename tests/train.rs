@@ -38,7 +38,7 @@ fn crops(n: usize) -> Dataset {
 }
 
 fn train(spec: &Spec, hyper: &Hyper, data: &Dataset) -> Vec<f64> {
-    let mut t = Trainer::new(gpu(), spec, hyper, data, None, None).unwrap();
+    let mut t = Trainer::new(gpu(), spec, hyper, data, &abprop::abp::Observation::Full, None).unwrap();
     (0..hyper.iterations).map(|_| t.iterate().unwrap()).collect()
 }
 
@@ -110,7 +110,7 @@ fn same_seed_same_bits_and_resume_is_exact() {
     let g = gpu();
     let (spec, h, data) = small();
     let run = |iters: usize| {
-        let mut t = Trainer::new(g, &spec, &h, &data, None, None).unwrap();
+        let mut t = Trainer::new(g, &spec, &h, &data, &abprop::abp::Observation::Full, None).unwrap();
         for _ in 0..iters {
             t.iterate().unwrap();
         }
@@ -124,7 +124,7 @@ fn same_seed_same_bits_and_resume_is_exact() {
     let half = run(2).checkpoint().unwrap();
     let back = Checkpoint::from_bytes(&half.to_bytes().unwrap(), "test").unwrap();
     assert_eq!(back, half);
-    let mut t = Trainer::new(g, &spec, &h, &data, None, Some(&back)).unwrap();
+    let mut t = Trainer::new(g, &spec, &h, &data, &abprop::abp::Observation::Full, Some(&back)).unwrap();
     assert_eq!(t.iteration, 2);
     t.iterate().unwrap();
     t.iterate().unwrap();
@@ -138,7 +138,7 @@ fn same_seed_same_bits_and_resume_is_exact() {
     // Another seed gives another run.
     let mut h2 = h.clone();
     h2.seed = 2;
-    let mut t = Trainer::new(g, &spec, &h2, &data, None, None).unwrap();
+    let mut t = Trainer::new(g, &spec, &h2, &data, &abprop::abp::Observation::Full, None).unwrap();
     t.iterate().unwrap();
     assert_ne!(
         t.checkpoint().unwrap().tensors.get("z"),
@@ -158,7 +158,7 @@ fn divergence_is_an_error_and_keeps_the_last_checkpoint() {
         progress: false,
     };
     h.iterations = 2;
-    let mut t = Trainer::new(g, &spec, &h, &data, None, None).unwrap();
+    let mut t = Trainer::new(g, &spec, &h, &data, &abprop::abp::Observation::Full, None).unwrap();
     t.run(&opts).unwrap();
     let path = dir.path().join("checkpoint.safetensors");
     let good = std::fs::read(&path).unwrap();
@@ -171,7 +171,7 @@ fn divergence_is_an_error_and_keeps_the_last_checkpoint() {
     };
     h.clip = abprop::ops::optim::Clip::None;
     let c = Checkpoint::load(&path).unwrap();
-    let mut t = Trainer::new(g, &spec, &h, &data, None, Some(&c)).unwrap();
+    let mut t = Trainer::new(g, &spec, &h, &data, &abprop::abp::Observation::Full, Some(&c)).unwrap();
     let err = t.run(&opts).unwrap_err().to_string();
     assert!(err.contains("diverged"), "{err}");
     assert_eq!(

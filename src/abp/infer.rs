@@ -3,12 +3,14 @@
 //!   Z <- Z + (D^2/2) [ (1/s^2) J^T (Y - f(Z)) - Z ] + D N(0, I),
 //! recorded into the caller's compute pass; nothing is read back or allocated per step.
 
+use super::observe::ObservedShared;
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
 use crate::model::Generator;
-use crate::ops::{langevin, loss};
+use crate::ops::langevin;
 use anyhow::Result;
 
-/// The dispatches of one Langevin step for one batch whose observations are `y` (and `mask`).
+/// The dispatches of one Langevin step for one batch whose observations are `y` (and `mask`,
+/// or seen through the shared observation operator).
 pub struct Inference {
     residual: Op,
     update: Op,
@@ -34,6 +36,7 @@ impl Inference {
     pub fn new(
         gpu: &Gpu,
         gen: &Generator,
+        observed: &ObservedShared,
         y: &Tensor,
         mask: Option<&Tensor>,
         sse: &Tensor,

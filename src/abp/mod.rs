@@ -4,6 +4,7 @@
 pub mod config;
 pub mod infer;
 pub mod learn;
+pub mod observe;
 pub mod reconstruct;
 pub mod synthesis;
 pub mod trainer;

@@ -2,6 +2,7 @@
 //! N(0, I) by Langevin dynamics with W fixed, then f(Z; W) and the per-example error.
 
 use super::infer::{Inference, Langevin};
+use super::observe::{Observation, ObservedShared};
 use super::stream;
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu};
@@ -41,17 +42,28 @@ pub struct Reconstruction {
     pub mse: Vec<f64>,
 }
 
-/// Infers Z for every example of `data` (optionally only over `masks`' observed values) and
-/// reconstructs it. One submit per batch.
+/// Infers Z for every example of `data` (what is observed of it through `observation`) and
+/// reconstructs f(Z). One submit per batch. `mse` is over the observed values.
 pub fn reconstruct(
     gpu: &Gpu,
     spec: &Spec,
     params: &HostParams,
     data: &Dataset,
-    masks: Option<&[f32]>,
+    observation: &Observation,
     o: &ReconstructOptions,
 ) -> Result<Reconstruction> {
-    if spec.output()? != data.shape {
+    let masks = match observation {
+        Observation::Mask(m) => Some(m.as_slice()),
+        _ => None,
+    };
+    if let Observation::Sensing { k, .. } = observation {
+        if data.per_example() != *k {
+            bail!(
+                "the data hold {} values per example but the sensing matrix makes {k}",
+                data.per_example()
+            );
+        }
+    } else if spec.output()? != data.shape {
         bail!(
             "the data's examples are {:?} but the model makes {:?}",
             data.shape,
@@ -67,13 +79,15 @@ pub fn reconstruct(
         mse: Vec::new(),
     };
     let mut start = 0;
-    let mut gen: Option<Generator> = None;
+    let mut gen: Option<(Generator, ObservedShared)> = None;
     while start < n {
         let b = (n - start).min(o.batch);
-        if gen.as_ref().is_none_or(|g| g.batch != b) {
-            gen = Some(Generator::new(gpu, spec, b, params)?);
+        if gen.as_ref().is_none_or(|g| g.0.batch != b) {
+            let g = Generator::new(gpu, spec, b, params)?;
+            let shared = ObservedShared::new(gpu, &g, observation)?;
+            gen = Some((g, shared));
         }
-        let g = gen.as_ref().unwrap();
+        let (g, shared) = gen.as_ref().unwrap();
         let shape = [b, data.shape[0], data.shape[1], data.shape[2]];
         let y = gpu.upload("y", &shape, &data.values[start * per..(start + b) * per])?;
         let mask = masks
@@ -88,7 +102,7 @@ pub fn reconstruct(
             seed: o.seed,
             stream: stream::RECONSTRUCT,
         };
-        let inf = Inference::new(gpu, g, &y, mask.as_ref(), &sse, &step, start * d, dynamics)?;
+        let inf = Inference::new(gpu, g, shared, &y, mask.as_ref(), &sse, &step, start * d, dynamics)?;
         let init = philox::normal_range(
             gpu,
             g.latent(),

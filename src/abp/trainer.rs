@@ -5,6 +5,7 @@
 use super::config::{Chains, Hyper};
 use super::infer::{Inference, Langevin};
 use super::learn::Learning;
+use super::observe::{Observation, ObservedShared};
 use super::stream;
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
@@ -43,6 +44,9 @@ pub struct Trainer<'g> {
     z: Vec<Tensor>,
     _y: Vec<Tensor>,
     _masks: Vec<Tensor>,
+    _shared: ObservedShared,
+    /// Values observed in all (for the mean error).
+    observed_count: f64,
     _sse: Tensor,
     sse_all: Tensor,
     step: Tensor,
@@ -65,20 +69,27 @@ pub struct LogLine {
 }
 
 impl<'g> Trainer<'g> {
-    /// A new run on `data` (its examples already shaped as the model's output), or a resumed
-    /// one when `resume` is given. `masks`, when given, hold 1 for observed and 0 for missing
-    /// values, shaped like the data.
+    /// A new run on `data`, or a resumed one when `resume` is given. `data` holds what is
+    /// observed of each example through `observation`: the whole output (shaped as the model's
+    /// output, possibly with a mask of the observed values) or its projection S Y.
     pub fn new(
         gpu: &'g Gpu,
         spec: &Spec,
         hyper: &Hyper,
         data: &Dataset,
-        masks: Option<&[f32]>,
+        observation: &Observation,
         resume: Option<&Checkpoint>,
     ) -> Result<Trainer<'g>> {
         hyper.validate()?;
         let out_shape = spec.output()?;
-        if out_shape != data.shape {
+        if let Observation::Sensing { k, .. } = observation {
+            if data.per_example() != *k {
+                bail!(
+                    "the data hold {} values per example but the sensing matrix makes {k}",
+                    data.per_example()
+                );
+            }
+        } else if out_shape != data.shape {
             bail!(
                 "the data's examples are {:?} but the model makes {:?}",
                 data.shape,
@@ -148,12 +159,20 @@ impl<'g> Trainer<'g> {
         let shape4 = [batch, data.shape[0], data.shape[1], data.shape[2]];
         let mut y = Vec::new();
         let mut mk = Vec::new();
+        let mut observed_count = (n * per) as f64;
+        if let Observation::Mask(m) = observation {
+            if m.len() != data.values.len() {
+                bail!("{} mask values given for {} data values", m.len(), data.values.len());
+            }
+            observed_count = m[..n * per].iter().filter(|&&v| v != 0.0).count().max(1) as f64;
+        }
         for b in 0..batches {
             y.push(gpu.upload("y", &shape4, &data.values[b * batch * per..(b + 1) * batch * per])?);
-            if let Some(m) = masks {
+            if let Observation::Mask(m) = observation {
                 mk.push(gpu.upload("mask", &shape4, &m[b * batch * per..(b + 1) * batch * per])?);
             }
         }
+        let shared = ObservedShared::new(gpu, &gen, observation)?;
         let sse = gpu.zeros("sse", &[batch])?;
         let sse_all = gpu.zeros("sse all", &[n])?;
         let counter = |k: &str| -> Result<u32> {
@@ -177,6 +196,7 @@ impl<'g> Trainer<'g> {
             infers.push(Inference::new(
                 gpu,
                 &gen,
+                &shared,
                 &y[b],
                 mk.get(b),
                 &sse,
@@ -213,6 +233,8 @@ impl<'g> Trainer<'g> {
             z,
             _y: y,
             _masks: mk,
+            _shared: shared,
+            observed_count,
             _sse: sse,
             sse_all,
             step,
@@ -259,9 +281,8 @@ impl<'g> Trainer<'g> {
         }
         gpu.submit(enc, "a training iteration")?;
         let sse: Vec<f32> = gpu.read(&self.sse_all)?;
-        let per = self.gen.output().len() / batch;
         let total: f64 = sse.iter().map(|&v| v as f64).sum();
-        let mse = total / (self.n * per) as f64;
+        let mse = total / self.observed_count;
         if !mse.is_finite() {
             bail!(
                 "the reconstruction error became {mse} at iteration {}: training diverged (try a smaller --lr or --delta); the last checkpoint is kept",
