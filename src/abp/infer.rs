@@ -44,18 +44,7 @@ impl Inference {
         index_offset: usize,
         dyn_: Langevin,
     ) -> Result<Inference> {
-        let per = gen.output().len() / gen.batch;
-        let residual = loss::residual(
-            gpu,
-            gen.batch,
-            per,
-            y,
-            gen.output(),
-            mask,
-            dyn_.sigma,
-            gen.output_grad(),
-            sse,
-        )?;
+        let residual = observed.batch(gpu, gen, y, mask, dyn_.sigma, sse)?.residual;
         let n = gen.latent().len();
         let update = langevin::update(
             gpu,

@@ -10,6 +10,7 @@ pub mod synthesis;
 pub mod trainer;
 
 pub use config::{preset, Chains, Hyper, Preset, PRESET_NAMES};
+pub use observe::Observation;
 pub use trainer::{TrainOptions, Trainer};
 
 /// Philox streams used by the trainer and the tools, so no two uses share random numbers.
