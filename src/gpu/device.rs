@@ -32,6 +32,14 @@ pub struct Gpu {
     pub readbacks: std::sync::atomic::AtomicUsize,
 }
 
+/// Mesa's headless EGL prints "XDG_RUNTIME_DIR is invalid" to stderr when the variable is
+/// unset; give it the temporary folder so users see only what matters.
+fn quiet_egl() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+}
+
 fn is_software(info: &wgpu::AdapterInfo) -> bool {
     let n = info.name.to_lowercase();
     info.device_type == wgpu::DeviceType::Cpu
@@ -65,6 +73,7 @@ impl Gpu {
 
     /// Every adapter wgpu can see with the current environment.
     pub fn adapters() -> Vec<wgpu::AdapterInfo> {
+        quiet_egl();
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         pollster::block_on(instance.enumerate_adapters(backends))
@@ -74,6 +83,7 @@ impl Gpu {
     }
 
     async fn new_async() -> Result<Gpu> {
+        quiet_egl();
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
         let adapters = instance.enumerate_adapters(backends).await;
