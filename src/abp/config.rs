@@ -187,18 +187,18 @@ pub fn preset(name: &str) -> Result<Preset> {
             let d = if name == "object-quick" { 20 } else { 2 };
             Preset {
                 name: if d == 2 { "object-d2-quick" } else { "object-quick" },
-                about: "fc d -> 4x4x128, k5 s2 transposed convs 64-32-1 to 32x32 grayscale (Fashion-MNIST resized), leaky ReLU",
+                about: "fc d -> 4x4x64, k5 s2 transposed convs 32-16-1 to 32x32 grayscale (Fashion-MNIST resized), leaky ReLU",
                 spec: Spec {
                     latent: [d, 1, 1],
                     layers: vec![
-                        Layer::Dense { out: 4 * 4 * 128 },
-                        Layer::Reshape { shape: [128, 4, 4] },
-                        bn(),
-                        lrelu(),
-                        conv2d(64),
+                        Layer::Dense { out: 4 * 4 * 64 },
+                        Layer::Reshape { shape: [64, 4, 4] },
                         bn(),
                         lrelu(),
                         conv2d(32),
+                        bn(),
+                        lrelu(),
+                        conv2d(16),
                         bn(),
                         lrelu(),
                         conv2d(1),
