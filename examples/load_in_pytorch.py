@@ -1,0 +1,68 @@
+"""Load an abprop checkpoint into PyTorch and render samples.
+
+    pip install torch safetensors
+    python examples/load_in_pytorch.py runs/texture-quick/checkpoint.safetensors
+
+The network is rebuilt from the model spec stored in the checkpoint's metadata; layer i of
+the spec is module i of an nn.Sequential, so the tensor names ("{i}.weight", "{i}.bias")
+load directly. Batch norm uses current-batch statistics, as in training.
+"""
+import json
+import sys
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+
+def build(spec):
+    layers, shape = [], spec["latent"]  # [c, h, w] per example
+    for l in spec["layers"]:
+        t = l["type"]
+        if t == "dense":
+            layers += [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(shape[0] * shape[1] * shape[2], l["out"]))]
+            shape = [l["out"], 1, 1]
+        elif t == "reshape":
+            layers += [torch.nn.Unflatten(1, tuple(l["shape"]))]
+            shape = l["shape"]
+        elif t == "conv_transpose2d":
+            layers += [torch.nn.ConvTranspose2d(shape[0], l["channels"], l["kernel"], l["stride"], l["padding"], l["output_padding"])]
+            shape = [l["channels"], None, None]
+        elif t == "conv_transpose1d":
+            layers += [torch.nn.ConvTranspose1d(shape[0], l["channels"], l["kernel"], l["stride"], l["padding"], l["output_padding"])]
+            shape = [l["channels"], 1, None]
+        elif t == "batch_norm":
+            bn = torch.nn.BatchNorm2d if spec_is_2d(spec) else torch.nn.BatchNorm1d
+            layers += [bn(shape[0], eps=l.get("eps", 1e-4), track_running_stats=False)]
+        elif t == "relu":
+            layers += [torch.nn.ReLU()]
+        elif t == "leaky_relu":
+            layers += [torch.nn.LeakyReLU(l.get("slope", 0.2))]
+        elif t == "tanh":
+            layers += [torch.nn.Tanh()]
+        elif t == "sigmoid":
+            layers += [torch.nn.Sigmoid()]
+    return torch.nn.Sequential(*layers)
+
+
+def spec_is_2d(spec):
+    return not any(l["type"] == "conv_transpose1d" for l in spec["layers"])
+
+
+path = sys.argv[1]
+with safe_open(path, "pt") as f:
+    spec = json.loads(f.metadata()["spec"])
+tensors = load_file(path)
+net = build(spec)
+# A dense layer sits inside a Sequential(Flatten, Linear): its tensors are "{i}.1.weight".
+state = {}
+for name, t in tensors.items():
+    i, _, rest = name.partition(".")
+    if i.isdigit() and spec["layers"][int(i)]["type"] == "dense":
+        name = f"{i}.1.{rest}"
+    state[name] = t
+net.load_state_dict({k: v for k, v in state.items() if k[0].isdigit()})
+z = torch.randn(16, *spec["latent"])
+if not spec_is_2d(spec):
+    z = z.squeeze(2)  # [n, c, 1, t] -> [n, c, t]
+print(net(z).shape)
