@@ -263,3 +263,21 @@ fn presets_are_listed_and_written() {
         [3, 224, 224]
     );
 }
+
+#[test]
+fn no_adapter_is_a_clear_error() {
+    // A backend this machine cannot have (Metal off Apple, DX12 off Windows) leaves no adapter.
+    let backend = if cfg!(target_os = "macos") { "dx12" } else { "metal" };
+    let out = Command::new(env!("CARGO_BIN_EXE_abprop"))
+        .arg("devices")
+        .env("WGPU_BACKEND", backend)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("no GPU adapter found") && text.contains("mesa-vulkan-drivers"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+}
