@@ -12,6 +12,7 @@
 pub mod abp;
 pub mod bench;
 pub mod data;
+pub mod eval;
 pub mod gpu;
 pub mod io;
 pub mod model;

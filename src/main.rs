@@ -42,6 +42,9 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(Bench),
+    /// The paper's Experiments 5-7: learning from occluded images or compressed-sensing
+    /// projections, and reconstruction of held-out images next to PCA.
+    Eval(abprop::eval::cli::EvalArgs),
 }
 
 #[derive(Args, Clone)]
@@ -118,6 +121,10 @@ struct TrainArgs {
     /// Write snapshots every N iterations (0: at the end only).
     #[arg(long, default_value_t = 100)]
     snapshot_every: usize,
+    /// Learn from occluded images only: P.5, P.7, P.9 (3x3 salt-and-pepper blocks over that
+    /// fraction) or M20, M30 (one square per image); one mask per image, drawn from --seed.
+    #[arg(long, value_name = "SPEC")]
+    occlude: Option<String>,
     #[command(flatten)]
     hp: Hyperparams,
 }
@@ -279,6 +286,9 @@ fn parse_latent(s: &str, spec: &Spec) -> Result<[usize; 3]> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
+    if let Some(o) = &a.occlude {
+        abprop::eval::masks::Occlusion::parse(o)?;
+    }
     let data_path = a
         .data
         .clone()
@@ -343,8 +353,15 @@ fn train(a: TrainArgs) -> Result<()> {
             limit: a.limit,
         },
     )?;
+    let occluded = (a.occlude.as_deref())
+        .map(|o| abprop::eval::occlusion::occlude_training(&data, o, hyper.seed))
+        .transpose()?;
+    let (seen, observation) = match &occluded {
+        Some((d, m)) => (d, abp::Observation::Mask(m.clone())),
+        None => (&data, abp::Observation::Full),
+    };
     let gpu = Gpu::new()?;
-    let mut t = Trainer::new(&gpu, &spec, &hyper, &data, &abp::Observation::Full, resume.as_ref())?;
+    let mut t = Trainer::new(&gpu, &spec, &hyper, seen, &observation, resume.as_ref())?;
     eprintln!(
         "abprop: training {} examples of {:?} on {} for {} iterations (L={}, D={}, s={}); writing to {}",
         t.n,
@@ -362,6 +379,9 @@ fn train(a: TrainArgs) -> Result<()> {
         snapshot_every: a.snapshot_every,
         progress: std::io::stderr().is_terminal(),
     })?;
+    if let (Some((_, m)), Some(o)) = (&occluded, &a.occlude) {
+        abprop::eval::occlusion::report_training(&t, &data, m, o, &out)?;
+    }
     eprintln!(
         "abprop: done; final mean squared error {:.5}; checkpoint {}",
         t.last_error.unwrap_or(f64::NAN),
@@ -555,6 +575,7 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             json,
         }) => bench_train(&preset, iterations, batch, json)?,
+        Command::Eval(a) => abprop::eval::cli::run(a)?,
     }
     Ok(())
 }

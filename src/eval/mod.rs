@@ -1,0 +1,213 @@
+//! The paper's Experiments 5-7 as reproducible evaluations (`abprop eval`): learning from
+//! occluded images (5), learning from compressed-sensing projections (6), and judging a
+//! learned generator by how well it reconstructs images it never saw, next to PCA (7).
+//!
+//! - `masks`: the occlusion masks (P.5, P.7, P.9, M20, M30).
+//! - `sensing`: the sensing matrix, its GPU projection, the pseudo-inverse baseline and the
+//!   Experiment 6 runner.
+//! - `pca`: the PCA baseline (nalgebra).
+//! - `metrics`: the paper's recovery error and the mean-image baseline.
+//! - `source`: Fashion-MNIST / MNIST with categories, split into train, test and negative.
+//! - `occlusion`, `reconstruction`: the Experiment 5 and 7 runners.
+//! - `plot`: error curves as PNG; `report`: tables, JSON and image panels.
+//! - `cli`: `abprop eval`.
+
+pub mod cli;
+pub mod masks;
+pub mod metrics;
+pub mod occlusion;
+pub mod pca;
+pub mod plot;
+pub mod reconstruction;
+pub mod report;
+pub mod sensing;
+pub mod source;
+
+use crate::abp::reconstruct::ReconstructOptions;
+use crate::abp::{Hyper, Observation, Trainer};
+use crate::data::Dataset;
+use crate::gpu::Gpu;
+use crate::model::spec::Layer;
+use crate::model::{presets, Spec};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+/// Which generator network an evaluation trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Net {
+    /// A small network ([`quick_net`]): fc d -> 4x4xC, k5 s2 transposed convolutions halving
+    /// the channels down to 1, leaky ReLU.
+    Quick,
+    /// The paper's object network (section 5.3) with one output channel, 64x64 only.
+    Paper,
+}
+
+/// The network for latent dimension `d` and `size` x `size` grayscale outputs.
+pub fn network(net: Net, d: usize, size: usize) -> Result<Spec> {
+    if d == 0 {
+        bail!("the latent dimension must be positive");
+    }
+    match net {
+        Net::Paper => {
+            if size != 64 {
+                bail!("the paper network makes 64x64 images; use --size 64 (or --net quick)");
+            }
+            Ok(presets::object_net(d, 1))
+        }
+        Net::Quick => quick_net(d, size),
+    }
+}
+
+/// A small generator like the object-quick preset: fc d -> 4x4 x C, then k5 s2 transposed
+/// convolutions halving the channels (C/2, C/4, ..., then 1) up to `size` (4 * 2^k), with
+/// batch norm and leaky ReLU between them and tanh at the bottom. C = 64 for 32x32.
+pub fn quick_net(d: usize, size: usize) -> Result<Spec> {
+    if size < 8 || !size.is_power_of_two() {
+        bail!("the quick network makes square images of side 8, 16, 32, 64 or 128, not {size}");
+    }
+    let ups = size.trailing_zeros() as usize - 2;
+    let top = 8 << ups;
+    let conv = |c| Layer::ConvTranspose2d {
+        channels: c,
+        kernel: 5,
+        stride: 2,
+        padding: 2,
+        output_padding: 1,
+    };
+    let mut layers = vec![
+        Layer::Dense { out: 16 * top },
+        Layer::Reshape { shape: [top, 4, 4] },
+        Layer::BatchNorm { eps: 1e-4 },
+        Layer::LeakyRelu { slope: 0.2 },
+    ];
+    for k in 1..=ups {
+        if k < ups {
+            layers.push(conv(top >> k));
+            layers.push(Layer::BatchNorm { eps: 1e-4 });
+            layers.push(Layer::LeakyRelu { slope: 0.2 });
+        } else {
+            layers.push(conv(1));
+            layers.push(Layer::Tanh);
+        }
+    }
+    let spec = Spec {
+        latent: [d, 1, 1],
+        layers,
+    };
+    spec.shapes()?;
+    Ok(spec)
+}
+
+/// What every experiment shares.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Setup {
+    /// Images are size x size.
+    pub size: usize,
+    pub net: Net,
+    /// Latent dimension (Experiment 5; 6 and 7 sweep their own).
+    pub d: usize,
+    pub hyper: Hyper,
+    /// Inference of Z for test images with W fixed (from N(0, I)).
+    pub infer_steps: usize,
+    pub infer_delta: f32,
+    /// Examples shown in the image panels.
+    pub panel: usize,
+    pub seed: u64,
+    /// Progress lines on stderr.
+    #[serde(skip)]
+    pub verbose: bool,
+}
+
+impl Setup {
+    /// Reconstruction options for test images (the model's sigma, the setup's steps).
+    pub fn infer(&self, sigma: f32) -> ReconstructOptions {
+        ReconstructOptions {
+            steps: self.infer_steps,
+            delta: self.infer_delta,
+            sigma,
+            noise: true,
+            seed: self.seed as u32,
+            batch: self.hyper.batch,
+        }
+    }
+
+    fn say(&self, msg: &str) {
+        if self.verbose {
+            eprintln!("abprop eval: {msg}");
+        }
+    }
+}
+
+/// The first whole number of batches of `data` (what the trainer trains on).
+pub fn whole_batches(data: &Dataset, batch: usize) -> Dataset {
+    let b = batch.min(data.len()).max(1);
+    data.slice(0..data.len() / b * b)
+}
+
+/// A trained model and what its training left.
+pub struct Trained<'g> {
+    pub trainer: Trainer<'g>,
+    /// The mean squared error over observed values, per iteration.
+    pub errors: Vec<f64>,
+    pub seconds: f64,
+}
+
+/// Trains `hyper.iterations` iterations, writing `log.jsonl` in `dir` (one line per
+/// iteration, with whatever `every` returns merged in), and calling `every` after each
+/// iteration.
+#[allow(clippy::too_many_arguments)]
+pub fn train<'g>(
+    gpu: &'g Gpu,
+    setup: &Setup,
+    spec: &Spec,
+    hyper: &Hyper,
+    data: &Dataset,
+    observation: &Observation,
+    dir: &Path,
+    mut every: impl FnMut(&Trainer<'g>) -> Result<Option<serde_json::Value>>,
+) -> Result<Trained<'g>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut log = std::fs::File::create(dir.join("log.jsonl")).context("cannot create the log")?;
+    let mut t = Trainer::new(gpu, spec, hyper, data, observation, None)?;
+    let start = Instant::now();
+    let mut errors = Vec::new();
+    for it in 1..=hyper.iterations {
+        let mse = t.iterate()?;
+        errors.push(mse);
+        let mut line = serde_json::json!({
+            "iteration": it,
+            "mse": mse,
+            "seconds": start.elapsed().as_secs_f64(),
+        });
+        if let Some(extra) = every(&t)? {
+            if let (Some(l), Some(e)) = (line.as_object_mut(), extra.as_object()) {
+                l.extend(e.clone());
+            }
+        }
+        writeln!(log, "{line}")?;
+        if it % 10 == 0 || it == hyper.iterations {
+            setup.say(&format!(
+                "  iteration {it}/{}: mse {mse:.5} ({:.0} s)",
+                hyper.iterations,
+                start.elapsed().as_secs_f64()
+            ));
+        }
+    }
+    Ok(Trained {
+        trainer: t,
+        errors,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// f(Z_i; W) of every training example, [n, c, h, w].
+pub fn recovered(t: &Trainer) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    for b in 0..t.n / t.gen.batch {
+        v.extend(t.reconstructions(b)?);
+    }
+    Ok(v)
+}
