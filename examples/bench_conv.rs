@@ -1,12 +1,26 @@
 //! Scratch benchmark of the GEMM engine and the transposed convolutions (GFLOP/s per kernel).
 //! cargo run --release --example bench_conv [-- sgemm|conv|compile]
-use abprop::gpu::{Gpu, Op, Timer};
+use abprop::gpu::{Gpu, Timer};
 use abprop::ops::conv_transpose::{self, ConvShape};
 use abprop::ops::gemm::{self, Kernel};
 use std::time::Instant;
 
-fn time(gpu: &Gpu, op: &Op, reps: u32) -> f64 {
-    Timer::new(gpu).time(gpu, &op.seq(), reps).unwrap()
+/// CPU seconds used by this process so far (user + system), from /proc (Linux only).
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+/// Seconds per run (GPU timestamps) and CPU seconds per run (all driver threads: on a software
+/// adapter this is robust to other load on the machine).
+fn time2(gpu: &Gpu, seq: &[&abprop::gpu::Dispatch], reps: u32) -> (f64, f64) {
+    gpu.run(seq).unwrap();
+    let c0 = cpu_seconds();
+    let t = Timer::new(gpu).time(gpu, seq, reps).unwrap();
+    let c = (cpu_seconds() - c0) / (reps + 1) as f64;
+    (t, c)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -14,12 +28,18 @@ fn main() -> anyhow::Result<()> {
     let what = args.get(1).map(|s| s.as_str()).unwrap_or("all");
     let gpu = Gpu::new()?;
     let reps: u32 = std::env::var("REPS").map(|s| s.parse().unwrap()).unwrap_or(3);
+    // KERNEL=all: every kernel; KERNEL=<name>: that one; unset: the automatic choice (convs)
+    // and every kernel (sgemm).
     let kernels: Vec<Kernel> = match std::env::var("KERNEL") {
-        Ok(k) => Kernel::available(&gpu)
+        Ok(k) if k != "all" => Kernel::available(&gpu)
             .into_iter()
             .filter(|x| format!("{x:?}").to_lowercase() == k.to_lowercase())
             .collect(),
-        Err(_) => Kernel::available(&gpu),
+        _ => Kernel::available(&gpu),
+    };
+    let conv_kernels: Vec<Option<Kernel>> = match std::env::var("KERNEL") {
+        Ok(_) => kernels.iter().map(|&k| Some(k)).collect(),
+        Err(_) => vec![None],
     };
     if what == "compile" || what == "all" {
         let a = gpu.zeros("a", &[64 * 64])?;
@@ -36,17 +56,12 @@ fn main() -> anyhow::Result<()> {
         let c = gpu.zeros("c", &[n * n])?;
         for &k in &kernels {
             let op = gemm::sgemm_with(&gpu, k, &a, &a, &c, n, n, n)?;
-            let t = time(&gpu, &op, reps);
-            let tm = time(
-                &gpu,
-                &Op::new(vec![]).then(gemm::sgemm_with(&gpu, k, &a, &a, &c, n, n, n)?),
-                reps,
-            );
-            let _ = tm;
+            let (t, cpu) = time2(&gpu, &op.seq(), reps);
             println!(
-                "sgemm {n}^3 {k:?}: {:.1} ms, {:.1} GFLOP/s",
+                "sgemm {n}^3 {k:?}: {:.1} ms, {:.1} GFLOP/s; {:.1} GFLOP per CPU-second",
                 t * 1e3,
-                op.flops() / t * 1e-9
+                op.flops() / t * 1e-9,
+                op.flops() / cpu * 1e-9
             );
         }
     }
@@ -73,47 +88,46 @@ fn main() -> anyhow::Result<()> {
             let dx = gpu.zeros("dx", &[s.x_len()])?;
             let dw = gpu.zeros("dw", &[s.w_len()])?;
             let db = gpu.zeros("db", &[s.c_out])?;
-            for &k in &kernels {
+            for &k in &conv_kernels {
+                let o = conv_transpose::Options {
+                    kernel: k,
+                    ..Default::default()
+                };
                 let ops = [
-                    (
-                        "fwd",
-                        conv_transpose::forward_with(&gpu, &conv_transpose::Options::kernel(k), &s, &x, &w, &b, &y)?,
-                    ),
+                    ("fwd", conv_transpose::forward_with(&gpu, &o, &s, &x, &w, &b, &y)?),
                     (
                         "bwd_in",
-                        conv_transpose::backward_input_with(
-                            &gpu,
-                            &conv_transpose::Options::kernel(k),
-                            &s,
-                            &y,
-                            &w,
-                            &dx,
-                        )?,
+                        conv_transpose::backward_input_with(&gpu, &o, &s, &y, &w, &dx)?,
                     ),
                     (
                         "bwd_w",
-                        conv_transpose::backward_weights_with(
-                            &gpu,
-                            &conv_transpose::Options::kernel(k),
-                            &s,
-                            &x,
-                            &y,
-                            &dw,
-                            &db,
-                        )?,
+                        conv_transpose::backward_weights_with(&gpu, &o, &s, &x, &y, &dw, &db)?,
                     ),
                 ];
+                let only = std::env::var("PASS").ok();
                 for (pass, op) in ops {
-                    let t = time(&gpu, &op, reps);
+                    if only.as_ref().is_some_and(|p| p != pass) {
+                        continue;
+                    }
+                    let (t, cpu) = time2(&gpu, &op.seq(), reps);
                     // The GEMM dispatches alone, for the share of packing and gathers.
                     let gm: Vec<_> = op.dispatches.iter().filter(|d| d.name.contains("gemm_64")).collect();
-                    let tg = Timer::new(&gpu).time(&gpu, &gm, reps)?;
+                    let (_, cg) = time2(&gpu, &gm, reps);
                     println!(
-                        "{name:9} {pass:7} {k:?}: {:7.2} ms {:5.1} GFLOP/s (gemm alone {:.2} ms)",
+                        "{name:9} {pass:7} {}: {:7.2} ms {:5.1} GFLOP/s; {:5.1} GFLOP per CPU-s (gemm alone {:4.1}, {:.0}% of the CPU time)",
+                        k.map(|k| format!("{k:?}")).unwrap_or("auto".into()),
                         t * 1e3,
                         s.flops() / t * 1e-9,
-                        tg * 1e3
+                        s.flops() / cpu * 1e-9,
+                        s.flops() / cg * 1e-9,
+                        cg / cpu * 100.0
                     );
+                    if std::env::var("DETAIL").is_ok() {
+                        for d in &op.dispatches {
+                            let (_, c) = time2(&gpu, &[d], reps);
+                            println!("    {:40} {:6.2} CPU-ms {:?}", d.name, c * 1e3, d.groups);
+                        }
+                    }
                 }
             }
         }

@@ -1,24 +1,13 @@
 //! requires: common
-// Transposed convolution helpers around the packed GEMM (src/ops/conv_transpose.rs):
-//
-// pack_dy: gathers the strided windows of dy into the B panel layout of gemm_pack.wgsl,
-//   bp[(nt * 4*k4 + k) * pn4 + c][i] = B[k][nt*4*pn4 + 4c + i], zero outside B and outside dy:
-//   orient 0 (backward_input):   B[k = (co, ky, kx)][n = (b, iy, ix)]
-//   orient 1 (backward_weights): B[k = (b, iy, ix)][n = (co, ky, kx)]
-//   with value dy[b0 + b, co, iy*sh - ph + ky, ix*sw - pw + kx].
-// col2im (forward): y[b0 + b, co, oy, ox] = bias[co] + the sum, in a fixed order, of
-//   cols[(co, ky, kx)][(b, iy, ix)] over the taps with oy = iy*sh - ph + ky, ox = ix*sw - pw + kx.
+// col2im for the forward transposed convolution (src/ops/conv_transpose.rs): the GEMM leaves
+// cols[(co, ky, kx)][(b, iy, ix)] = sum_ci w[ci, co, ky, kx] x[b, ci, iy, ix] for one batch
+// chunk, and each output sums the taps that land on it, in a fixed order (no atomics):
+//   y[b0 + b, co, oy, ox] = bias[co] + sum over ky = (oy + ph) mod sh + a * sh, iy = (oy + ph - ky) / sh
+//                                      and kx likewise of cols[(co, ky, kx)][(b, iy, ix)]
 
-struct ConvParams {
-    rows: u32,    // pack_dy: columns of B (N); col2im: elements of y in this chunk
-    k: u32,       // pack_dy: rows of B (K)
-    k4: u32,      // pack_dy: padded K / 4
-    total: u32,   // pack_dy: packed vec4 count
-    pn4: u32,     // pack_dy: panel width / 4
-    orient: u32,
-    b0: u32,      // first batch element of this chunk
-    bc: u32,      // batch elements in this chunk
+struct Col2imParams {
     c_out: u32,
+    b0: u32,      // first batch element of this chunk
     h_in: u32,
     w_in: u32,
     h_out: u32,
@@ -29,91 +18,86 @@ struct ConvParams {
     sw: u32,
     ph: u32,
     pw: u32,
+    pn_log2: u32,  // cols is in packed tiles (gemm_common.wgsl) of 2^pn_log2 columns
+    tile_col: u32, // floats between column panels: mt * 64 * pn
+    rows: u32,     // (plane, oy, px) rows of this chunk: planes * h_out * sw
+    jx: u32,       // outputs per row: ceil(w_out / sw)
+    j_log2: u32,   // rows are 2^j_log2 invocations apart when jx <= 64 (else 0)
+    j_blocks: u32, // workgroups per row when jx > 64 (else 0)
 }
 
-@group(0) @binding(0) var<uniform> p: ConvParams;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<uniform> p: Col2imParams;
+@group(0) @binding(1) var<storage, read> cols: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-fn dy_at(k: u32, n: u32) -> f32 {
-    var cidx: u32;
-    var pidx: u32;
-    if p.orient == 0u {
-        cidx = k;
-        pidx = n;
+// x / d for x < 2^24 through f32 (integer division is scalarised on CPU drivers).
+fn fdiv(x: u32, d: u32) -> u32 {
+    var q = u32(f32(x) / f32(d));
+    if q * d > x {
+        q = q - 1u;
+    }
+    if (q + 1u) * d <= x {
+        q = q + 1u;
+    }
+    return q;
+}
+
+fn cols_at(row: u32, col: u32) -> f32 {
+    let mask = (1u << p.pn_log2) - 1u;
+    return cols[(row << p.pn_log2) + (col >> p.pn_log2) * p.tile_col + (col & mask)];
+}
+
+// The outputs are grouped in rows of one phase: row = (plane, oy, px), holding
+// ox = px + sw * j for j < jx. Short rows share a workgroup (64 >> j_log2 of them); long rows
+// take j_blocks workgroups. The taps of a row are the same for all its outputs, so the loops
+// below are uniform within a row. (Rows below 2^24: the op sizes its chunks for that.)
+@compute @workgroup_size(64)
+fn col2im(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = flat_group(wg, nwg);
+    var row: u32;
+    var j: u32;
+    if p.j_blocks == 0u {
+        row = (g << (6u - p.j_log2)) + (li >> p.j_log2);
+        j = li & ((1u << p.j_log2) - 1u);
     } else {
-        cidx = n;
-        pidx = k;
+        row = fdiv(g, p.j_blocks);
+        j = (g - row * p.j_blocks) * 64u + li;
     }
-    let taps = p.kh * p.kw;
-    let co = cidx / taps;
-    let t = cidx % taps;
-    let ky = t / p.kw;
-    let kx = t % p.kw;
-    let hw = p.h_in * p.w_in;
-    let b = pidx / hw;
-    let pos = pidx % hw;
-    let iy = pos / p.w_in;
-    let ix = pos % p.w_in;
-    let oy = i32(iy * p.sh + ky) - i32(p.ph);
-    let ox = i32(ix * p.sw + kx) - i32(p.pw);
-    if oy < 0 || ox < 0 || oy >= i32(p.h_out) || ox >= i32(p.w_out) {
-        return 0.0;
-    }
-    return src[((p.b0 + b) * p.c_out + co) * p.h_out * p.w_out + u32(oy) * p.w_out + u32(ox)];
-}
-
-@compute @workgroup_size(256)
-fn pack_dy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) li: u32) {
-    let id = flat_group(wg, nwg) * 256u + li;
-    if id >= p.total { return; }
-    let c = id % p.pn4;
-    let t = id / p.pn4;
-    let kp = p.k4 * 4u;
-    let k = t % kp;
-    let n0 = (t / kp) * p.pn4 * 4u + c * 4u;
-    var v = vec4<f32>(0.0);
-    if k < p.k {
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            if n0 + i < p.rows {
-                v[i] = dy_at(k, n0 + i);
-            }
-        }
-    }
-    dst[id] = v;
-}
-
-// src = cols [(co, ky, kx)][(b, iy, ix)] of this chunk, y = the whole output.
-@compute @workgroup_size(256)
-fn col2im(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) li: u32) {
-    let id = flat_group(wg, nwg) * 256u + li;
-    if id >= p.rows { return; }
-    let hwo = p.h_out * p.w_out;
-    let ox = id % p.w_out;
-    let oy = (id / p.w_out) % p.h_out;
-    let co = (id / hwo) % p.c_out;
-    let b = id / (hwo * p.c_out);
-    let hw = p.h_in * p.w_in;
-    let n_cols = p.bc * hw;
+    if row >= p.rows || j >= p.jx { return; }
+    let r = fdiv(row, p.sw);
+    let px = row - r * p.sw;
+    let plane = fdiv(r, p.h_out);
+    let oy = r - plane * p.h_out;
+    let ox = px + p.sw * j;
+    if ox >= p.w_out { return; }
+    let b = fdiv(plane, p.c_out);
+    let co = plane - b * p.c_out;
     let yy = oy + p.ph;
-    let xx = ox + p.pw;
+    let xx0 = px + p.pw;
+    let qy = fdiv(yy, p.sh);
+    let qx0 = fdiv(xx0, p.sw);
+    let ky0 = yy - qy * p.sh;
+    let kx0 = xx0 - qx0 * p.sw;
+    let colb = b * p.h_in * p.w_in;
+    let qx = i32(qx0 + j);
     var acc = 0.0;
-    for (var ky = yy % p.sh; ky < p.kh && ky <= yy; ky = ky + p.sh) {
-        let iy = (yy - ky) / p.sh;
-        if iy < p.h_in {
-            let row = (co * p.kh + ky) * p.kw;
-            let colb = b * hw + iy * p.w_in;
-            for (var kx = xx % p.sw; kx < p.kw && kx <= xx; kx = kx + p.sw) {
-                let ix = (xx - kx) / p.sw;
-                if ix < p.w_in {
-                    acc = acc + src[(row + kx) * n_cols + colb + ix];
+    var iy = i32(qy);
+    for (var ky = ky0; ky < p.kh; ky = ky + p.sh) {
+        if iy >= 0 && u32(iy) < p.h_in {
+            let rowb = (co * p.kh + ky) * p.kw;
+            let cb = colb + u32(iy) * p.w_in;
+            var ix = qx;
+            for (var kx = kx0; kx < p.kw; kx = kx + p.sw) {
+                if ix >= 0 && u32(ix) < p.w_in {
+                    acc = acc + cols_at(rowb + kx, cb + u32(ix));
                 }
+                ix = ix - 1;
             }
         }
+        iy = iy - 1;
     }
-    y[p.b0 * p.c_out * hwo + id] = acc + bias[co];
+    let hwo = p.h_out * p.w_out;
+    y[(p.b0 * p.c_out + plane) * hwo + oy * p.w_out + ox] = acc + bias[co];
 }

@@ -56,9 +56,10 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     if valid {
         let row = mt * 64u + ty * 4u;
         let col = nt * 64u + tx * 4u;
-        store4(row, col, acc0);
-        store4(row + 1u, col, acc1);
-        store4(row + 2u, col, acc2);
-        store4(row + 3u, col, acc3);
+        let c = cols_at(col);
+        store_row(row, c, acc0);
+        store_row(row + 1u, c, acc1);
+        store_row(row + 2u, c, acc2);
+        store_row(row + 3u, c, acc3);
     }
 }

@@ -11,6 +11,9 @@
 // columns). No workgroup memory, no barriers: on lavapipe every storage load is a per-lane loop,
 // so the kernel maximises the multiply-adds per loaded float. Requires a subgroup size of 8.
 // A workgroup is one subgroup and one tile; consecutive tiles share the B panel (same nt).
+// PACKED: C goes to the packed-tile layout (vec4 stores, no epilogue work).
+
+override PACKED: bool = false;
 
 var<workgroup> out1: array<vec4<f32>, 512>;
 @compute @workgroup_size(8)
@@ -358,6 +361,75 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     { let x = vec4<f32>(subgroupBroadcast(a7[2], 7u)); c63_0 = fma(x, b20, c63_0); }
     { let x = vec4<f32>(subgroupBroadcast(a7[3], 7u)); c63_0 = fma(x, b30, c63_0); }
   }
+  if PACKED {
+    // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.
+    let cb = t * 512u + lane;
+    c_out[cb + 0u] = c0_0;
+    c_out[cb + 8u] = c1_0;
+    c_out[cb + 16u] = c2_0;
+    c_out[cb + 24u] = c3_0;
+    c_out[cb + 32u] = c4_0;
+    c_out[cb + 40u] = c5_0;
+    c_out[cb + 48u] = c6_0;
+    c_out[cb + 56u] = c7_0;
+    c_out[cb + 64u] = c8_0;
+    c_out[cb + 72u] = c9_0;
+    c_out[cb + 80u] = c10_0;
+    c_out[cb + 88u] = c11_0;
+    c_out[cb + 96u] = c12_0;
+    c_out[cb + 104u] = c13_0;
+    c_out[cb + 112u] = c14_0;
+    c_out[cb + 120u] = c15_0;
+    c_out[cb + 128u] = c16_0;
+    c_out[cb + 136u] = c17_0;
+    c_out[cb + 144u] = c18_0;
+    c_out[cb + 152u] = c19_0;
+    c_out[cb + 160u] = c20_0;
+    c_out[cb + 168u] = c21_0;
+    c_out[cb + 176u] = c22_0;
+    c_out[cb + 184u] = c23_0;
+    c_out[cb + 192u] = c24_0;
+    c_out[cb + 200u] = c25_0;
+    c_out[cb + 208u] = c26_0;
+    c_out[cb + 216u] = c27_0;
+    c_out[cb + 224u] = c28_0;
+    c_out[cb + 232u] = c29_0;
+    c_out[cb + 240u] = c30_0;
+    c_out[cb + 248u] = c31_0;
+    c_out[cb + 256u] = c32_0;
+    c_out[cb + 264u] = c33_0;
+    c_out[cb + 272u] = c34_0;
+    c_out[cb + 280u] = c35_0;
+    c_out[cb + 288u] = c36_0;
+    c_out[cb + 296u] = c37_0;
+    c_out[cb + 304u] = c38_0;
+    c_out[cb + 312u] = c39_0;
+    c_out[cb + 320u] = c40_0;
+    c_out[cb + 328u] = c41_0;
+    c_out[cb + 336u] = c42_0;
+    c_out[cb + 344u] = c43_0;
+    c_out[cb + 352u] = c44_0;
+    c_out[cb + 360u] = c45_0;
+    c_out[cb + 368u] = c46_0;
+    c_out[cb + 376u] = c47_0;
+    c_out[cb + 384u] = c48_0;
+    c_out[cb + 392u] = c49_0;
+    c_out[cb + 400u] = c50_0;
+    c_out[cb + 408u] = c51_0;
+    c_out[cb + 416u] = c52_0;
+    c_out[cb + 424u] = c53_0;
+    c_out[cb + 432u] = c54_0;
+    c_out[cb + 440u] = c55_0;
+    c_out[cb + 448u] = c56_0;
+    c_out[cb + 456u] = c57_0;
+    c_out[cb + 464u] = c58_0;
+    c_out[cb + 472u] = c59_0;
+    c_out[cb + 480u] = c60_0;
+    c_out[cb + 488u] = c61_0;
+    c_out[cb + 496u] = c62_0;
+    c_out[cb + 504u] = c63_0;
+    return;
+  }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
   // stores, or a local array indexed in a loop, make the driver's compile very slow).
   let o = lane * 64u;
@@ -427,8 +499,9 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   out1[o + 63u] = c63_0;
   let row0 = mt * 64u;
   let col0 = nt * 32u + lane * 4u;
-  for (var i = 0u; i < 64u; i = i + 1u) {
-    store4(row0 + i / 1u, col0 + (i % 1u) * 32u, out1[o + i]);
+  let cols0 = cols_at(col0 + 0u);
+  for (var r = 0u; r < 64u; r = r + 1u) {
+    store_row(row0 + r, cols0, out1[o + r * 1u + 0u]);
   }
 }
 
@@ -778,6 +851,75 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     { let x = vec4<f32>(subgroupBroadcast(a7[2], 7u)); c63_0 = fma(x, b20, c63_0); c63_1 = fma(x, b21, c63_1); }
     { let x = vec4<f32>(subgroupBroadcast(a7[3], 7u)); c63_0 = fma(x, b30, c63_0); c63_1 = fma(x, b31, c63_1); }
   }
+  if PACKED {
+    // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.
+    let cb = t * 1024u + lane;
+    c_out[cb + 0u] = c0_0; c_out[cb + 8u] = c0_1;
+    c_out[cb + 16u] = c1_0; c_out[cb + 24u] = c1_1;
+    c_out[cb + 32u] = c2_0; c_out[cb + 40u] = c2_1;
+    c_out[cb + 48u] = c3_0; c_out[cb + 56u] = c3_1;
+    c_out[cb + 64u] = c4_0; c_out[cb + 72u] = c4_1;
+    c_out[cb + 80u] = c5_0; c_out[cb + 88u] = c5_1;
+    c_out[cb + 96u] = c6_0; c_out[cb + 104u] = c6_1;
+    c_out[cb + 112u] = c7_0; c_out[cb + 120u] = c7_1;
+    c_out[cb + 128u] = c8_0; c_out[cb + 136u] = c8_1;
+    c_out[cb + 144u] = c9_0; c_out[cb + 152u] = c9_1;
+    c_out[cb + 160u] = c10_0; c_out[cb + 168u] = c10_1;
+    c_out[cb + 176u] = c11_0; c_out[cb + 184u] = c11_1;
+    c_out[cb + 192u] = c12_0; c_out[cb + 200u] = c12_1;
+    c_out[cb + 208u] = c13_0; c_out[cb + 216u] = c13_1;
+    c_out[cb + 224u] = c14_0; c_out[cb + 232u] = c14_1;
+    c_out[cb + 240u] = c15_0; c_out[cb + 248u] = c15_1;
+    c_out[cb + 256u] = c16_0; c_out[cb + 264u] = c16_1;
+    c_out[cb + 272u] = c17_0; c_out[cb + 280u] = c17_1;
+    c_out[cb + 288u] = c18_0; c_out[cb + 296u] = c18_1;
+    c_out[cb + 304u] = c19_0; c_out[cb + 312u] = c19_1;
+    c_out[cb + 320u] = c20_0; c_out[cb + 328u] = c20_1;
+    c_out[cb + 336u] = c21_0; c_out[cb + 344u] = c21_1;
+    c_out[cb + 352u] = c22_0; c_out[cb + 360u] = c22_1;
+    c_out[cb + 368u] = c23_0; c_out[cb + 376u] = c23_1;
+    c_out[cb + 384u] = c24_0; c_out[cb + 392u] = c24_1;
+    c_out[cb + 400u] = c25_0; c_out[cb + 408u] = c25_1;
+    c_out[cb + 416u] = c26_0; c_out[cb + 424u] = c26_1;
+    c_out[cb + 432u] = c27_0; c_out[cb + 440u] = c27_1;
+    c_out[cb + 448u] = c28_0; c_out[cb + 456u] = c28_1;
+    c_out[cb + 464u] = c29_0; c_out[cb + 472u] = c29_1;
+    c_out[cb + 480u] = c30_0; c_out[cb + 488u] = c30_1;
+    c_out[cb + 496u] = c31_0; c_out[cb + 504u] = c31_1;
+    c_out[cb + 512u] = c32_0; c_out[cb + 520u] = c32_1;
+    c_out[cb + 528u] = c33_0; c_out[cb + 536u] = c33_1;
+    c_out[cb + 544u] = c34_0; c_out[cb + 552u] = c34_1;
+    c_out[cb + 560u] = c35_0; c_out[cb + 568u] = c35_1;
+    c_out[cb + 576u] = c36_0; c_out[cb + 584u] = c36_1;
+    c_out[cb + 592u] = c37_0; c_out[cb + 600u] = c37_1;
+    c_out[cb + 608u] = c38_0; c_out[cb + 616u] = c38_1;
+    c_out[cb + 624u] = c39_0; c_out[cb + 632u] = c39_1;
+    c_out[cb + 640u] = c40_0; c_out[cb + 648u] = c40_1;
+    c_out[cb + 656u] = c41_0; c_out[cb + 664u] = c41_1;
+    c_out[cb + 672u] = c42_0; c_out[cb + 680u] = c42_1;
+    c_out[cb + 688u] = c43_0; c_out[cb + 696u] = c43_1;
+    c_out[cb + 704u] = c44_0; c_out[cb + 712u] = c44_1;
+    c_out[cb + 720u] = c45_0; c_out[cb + 728u] = c45_1;
+    c_out[cb + 736u] = c46_0; c_out[cb + 744u] = c46_1;
+    c_out[cb + 752u] = c47_0; c_out[cb + 760u] = c47_1;
+    c_out[cb + 768u] = c48_0; c_out[cb + 776u] = c48_1;
+    c_out[cb + 784u] = c49_0; c_out[cb + 792u] = c49_1;
+    c_out[cb + 800u] = c50_0; c_out[cb + 808u] = c50_1;
+    c_out[cb + 816u] = c51_0; c_out[cb + 824u] = c51_1;
+    c_out[cb + 832u] = c52_0; c_out[cb + 840u] = c52_1;
+    c_out[cb + 848u] = c53_0; c_out[cb + 856u] = c53_1;
+    c_out[cb + 864u] = c54_0; c_out[cb + 872u] = c54_1;
+    c_out[cb + 880u] = c55_0; c_out[cb + 888u] = c55_1;
+    c_out[cb + 896u] = c56_0; c_out[cb + 904u] = c56_1;
+    c_out[cb + 912u] = c57_0; c_out[cb + 920u] = c57_1;
+    c_out[cb + 928u] = c58_0; c_out[cb + 936u] = c58_1;
+    c_out[cb + 944u] = c59_0; c_out[cb + 952u] = c59_1;
+    c_out[cb + 960u] = c60_0; c_out[cb + 968u] = c60_1;
+    c_out[cb + 976u] = c61_0; c_out[cb + 984u] = c61_1;
+    c_out[cb + 992u] = c62_0; c_out[cb + 1000u] = c62_1;
+    c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
+    return;
+  }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
   // stores, or a local array indexed in a loop, make the driver's compile very slow).
   let o = lane * 128u;
@@ -847,8 +989,13 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   out2[o + 126u] = c63_0; out2[o + 127u] = c63_1;
   let row0 = mt * 64u;
   let col0 = nt * 64u + lane * 4u;
-  for (var i = 0u; i < 128u; i = i + 1u) {
-    store4(row0 + i / 2u, col0 + (i % 2u) * 32u, out2[o + i]);
+  let cols0 = cols_at(col0 + 0u);
+  for (var r = 0u; r < 64u; r = r + 1u) {
+    store_row(row0 + r, cols0, out2[o + r * 2u + 0u]);
+  }
+  let cols1 = cols_at(col0 + 32u);
+  for (var r = 0u; r < 64u; r = r + 1u) {
+    store_row(row0 + r, cols1, out2[o + r * 2u + 1u]);
   }
 }
 
@@ -871,6 +1018,9 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 // // columns). No workgroup memory, no barriers: on lavapipe every storage load is a per-lane loop,
 // // so the kernel maximises the multiply-adds per loaded float. Requires a subgroup size of 8.
 // // A workgroup is one subgroup and one tile; consecutive tiles share the B panel (same nt).
+// // PACKED: C goes to the packed-tile layout (vec4 stores, no epilogue work).
+// 
+// override PACKED: bool = false;
 // """)
 // for tn4 in TN4S:
 //     pn = 32 * tn4
@@ -899,6 +1049,13 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //             s += "".join(f" c{r}_{j} = fma(x, b{kk}{j}, c{r}_{j});" for j in range(tn4))
 //             w(s + " }")
 //     w("  }")
+//     w(f"  if PACKED {{")
+//     w(f"    // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.")
+//     w(f"    let cb = t * {64 * 8 * tn4}u + lane;")
+//     for r in range(64):
+//         w("    " + " ".join(f"c_out[cb + {(r * tn4 + j) * 8}u] = c{r}_{j};" for j in range(tn4)))
+//     w(f"    return;")
+//     w(f"  }}")
 //     w(f"  // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled")
 //     w(f"  // stores, or a local array indexed in a loop, make the driver's compile very slow).")
 //     w(f"  let o = lane * {64 * tn4}u;")
@@ -906,9 +1063,11 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //         w("  " + " ".join(f"out{tn4}[o + {r * tn4 + j}u] = c{r}_{j};" for j in range(tn4)))
 //     w(f"  let row0 = mt * 64u;")
 //     w(f"  let col0 = nt * {pn}u + lane * 4u;")
-//     w(f"  for (var i = 0u; i < {64 * tn4}u; i = i + 1u) {{")
-//     w(f"    store4(row0 + i / {tn4}u, col0 + (i % {tn4}u) * 32u, out{tn4}[o + i]);")
-//     w(f"  }}")
+//     for j in range(tn4):
+//         w(f"  let cols{j} = cols_at(col0 + {32 * j}u);")
+//         w(f"  for (var r = 0u; r < 64u; r = r + 1u) {{")
+//         w(f"    store_row(row0 + r, cols{j}, out{tn4}[o + r * {tn4}u + {j}u]);")
+//         w(f"  }}")
 //     w("}")
 //     w("")
 // src = open(sys.argv[0]).read()

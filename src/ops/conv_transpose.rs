@@ -17,9 +17,9 @@
 //! Large batches are processed in chunks so that no scratch buffer exceeds [`SCRATCH_FLOATS`];
 //! backward_weights accumulates over chunks in order, so results stay deterministic.
 
-use super::gemm::{self, Affine, Epilogue, Kernel, Panels};
+use super::gemm::{self, Affine, Epilogue, Gather, Kernel, Panels, Side};
 use super::reduce;
-use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor};
+use crate::gpu::{grid, Gpu, Op, Params, Tensor};
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -218,71 +218,58 @@ impl Options {
     }
 }
 
-/// The uniform of shaders/conv_transpose.wgsl.
-#[allow(clippy::too_many_arguments)]
-fn cparams(
-    s: &ConvShape,
-    rows: usize,
-    k: usize,
-    k4: usize,
-    total: usize,
-    pn4: usize,
-    orient: usize,
-    b0: usize,
-    bc: usize,
-) -> Params {
-    Params::new()
-        .u(rows)
-        .u(k)
-        .u(k4)
-        .u(total)
-        .u(pn4)
-        .u(orient)
-        .u(b0)
-        .u(bc)
-        .u(s.c_out)
-        .u(s.h_in)
-        .u(s.w_in)
-        .u(s.h_out())
-        .u(s.w_out())
-        .u(s.kh)
-        .u(s.kw)
-        .u(s.sh)
-        .u(s.sw)
-        .u(s.ph)
-        .u(s.pw)
+/// The (b, iy, ix) index of dy windows: offset of (b, iy * sh, ix * sw) in dy, window (y, x).
+fn window_positions(s: &ConvShape) -> Side {
+    let (ho, wo) = (s.h_out() as i64, s.w_out() as i64);
+    let (sh, sw) = (s.sh as i64, s.sw as i64);
+    Side {
+        r1: s.h_in,
+        r0: s.w_in,
+        c2: [s.c_out as i64 * ho * wo, 0, 0],
+        c1: [sh * wo, sh, 0],
+        c0: [sw, 0, sw],
+    }
 }
 
-/// Gathers dy windows into a B panel (see shaders/conv_transpose.wgsl).
-#[allow(clippy::too_many_arguments)]
-fn pack_dy(
-    gpu: &Gpu,
-    s: &ConvShape,
-    pan: &Panels,
-    dy: &Tensor,
-    orient: usize,
-    b0: usize,
-    bc: usize,
-    bp: &Tensor,
-) -> Result<Dispatch> {
-    let ct = s.c_out * s.taps();
-    let np = bc * s.positions();
-    let (k, n) = if orient == 0 { (ct, np) } else { (np, ct) };
-    let total = pan.nt * (pan.pn / 4) * pan.k4 * 4;
-    let params = cparams(s, n, k, pan.k4, total, pan.pn / 4, orient, b0, bc);
-    let d = gpu.dispatch(
-        "conv_transpose",
-        "pack_dy",
-        &[],
-        Some(&params),
-        &[&dy.buffer, &bp.buffer],
-        grid((total as u32).div_ceil(256)),
-    )?;
-    Ok(d.with_cost(0.0, (total * 16 + k * n * 4) as f64))
+/// The (co, ky, kx) index of dy windows.
+fn window_taps(s: &ConvShape) -> Side {
+    let (ho, wo) = (s.h_out() as i64, s.w_out() as i64);
+    Side {
+        r1: s.kh,
+        r0: s.kw,
+        c2: [ho * wo, 0, 0],
+        c1: [wo, 1, 0],
+        c0: [1, 0, 1],
+    }
 }
 
-/// x viewed as a matrix [ci][(b, p)] for the batch elements b0 .. b0 + bc.
-fn x_by_channel(s: &ConvShape, b0: usize) -> Affine {
+/// dy[b0 + b, co, iy * sh - ph + ky, ix * sw - pw + kx], zero outside dy; `taps_outer` puts
+/// (co, ky, kx) on the panel index (backward_weights) rather than on K (backward_input).
+fn dy_windows(s: &ConvShape, b0: usize, taps_outer: bool) -> Gather {
+    let (ho, wo) = (s.h_out() as i64, s.w_out() as i64);
+    let (ph, pw) = (s.ph as i64, s.pw as i64);
+    let (pos, taps) = (window_positions(s), window_taps(s));
+    let (outer, inner) = if taps_outer { (taps, pos) } else { (pos, taps) };
+    Gather {
+        base: [b0 as i64 * s.c_out as i64 * ho * wo - ph * wo - pw, 0, 0],
+        outer,
+        inner,
+        lo: [ph, pw],
+        hi: [ph + ho, pw + wo],
+    }
+}
+
+/// x[b0 + b, ci, p] as a matrix [ci][(b, p)] (`channels_outer`) or [(b, p)][ci].
+fn x_view(s: &ConvShape, b0: usize, channels_outer: bool) -> Gather {
+    let p = s.positions();
+    let ch = Side::linear(p);
+    let pos = Side::blocked(p, s.c_in * p, 1);
+    let (outer, inner) = if channels_outer { (ch, pos) } else { (pos, ch) };
+    Gather::new(b0 * s.c_in * p, outer, inner)
+}
+
+/// The epilogue map of dx[b0 + b, ci, p] for C[ci][(b, p)].
+fn dx_map(s: &ConvShape, b0: usize) -> Affine {
     let p = s.positions();
     Affine {
         off: b0 * s.c_in * p,
@@ -316,44 +303,66 @@ pub fn forward_with(
     check("y", y, s.y_len(), s)?;
     let ct = s.c_out * s.taps();
     let p = s.positions();
-    let hwo = s.out_positions();
-    let bc = o.chunk(s.batch, ct * p);
+    // col2im splits indices below 2^24 with f32 arithmetic: cap the rows of a chunk.
+    let rows_per_elem = s.c_out * s.h_out() * s.sw;
+    let bc = o.chunk(s.batch, ct * p).min(((1 << 24) / rows_per_elem).max(1));
+    ensure!(
+        rows_per_elem < 1 << 24 && s.w_out() < 1 << 24,
+        "conv_transpose {s:?}: output too large for one batch element"
+    );
     let kernel = o.pick(gpu, ct, bc * p, s.c_in);
     let pan = Panels::new(kernel, ct, bc * p, s.c_in);
     let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose forward")?;
-    let cols = gpu.zeros("conv_transpose forward cols", &[ct * bc * p])?;
-    let mut ds = vec![gemm::pack_a(gpu, &pan, w, Affine::transposed(ct), ct, s.c_in, &ap)?];
+    let cols = gpu.zeros("conv_transpose forward cols", &[pan.c_len()])?;
+    let mut ds = vec![gemm::pack_a(gpu, &pan, w, &Gather::transposed_a(ct), ct, s.c_in, &ap)?];
     let mut b0 = 0;
     while b0 < s.batch {
         let n = bc.min(s.batch - b0);
         let np = n * p;
         let pc = Panels::new(kernel, ct, np, s.c_in);
-        ds.push(gemm::pack_b(gpu, &pc, x, x_by_channel(s, b0), s.c_in, np, &bp)?);
-        let d = gemm::multiply(
-            gpu,
-            kernel,
-            &pc,
-            &ap,
-            &bp,
-            ct,
-            np,
-            s.c_in,
-            &cols,
-            Epilogue::store(Affine::row_major(np)),
-            None,
-        )?;
-        ds.push(d);
-        let rows = n * s.c_out * hwo;
-        let params = cparams(s, rows, 0, 0, 0, 0, 0, b0, n);
+        ds.push(gemm::pack_b(gpu, &pc, x, &x_view(s, b0, false), s.c_in, np, &bp)?);
+        let epi = Epilogue::packed_tiles(&pc);
+        ds.push(gemm::multiply(
+            gpu, kernel, &pc, &ap, &bp, ct, np, s.c_in, &cols, epi, None,
+        )?);
+        let rows = n * s.c_out * s.h_out() * s.sw;
+        let jx = s.w_out().div_ceil(s.sw);
+        let (j_log2, j_blocks, groups) = if jx <= 64 {
+            let l = jx.next_power_of_two().trailing_zeros() as usize;
+            (l, 0, rows.div_ceil(64 >> l))
+        } else {
+            (0, jx.div_ceil(64), rows * jx.div_ceil(64))
+        };
+        let params = Params::new()
+            .u(s.c_out)
+            .u(b0)
+            .u(s.h_in)
+            .u(s.w_in)
+            .u(s.h_out())
+            .u(s.w_out())
+            .u(s.kh)
+            .u(s.kw)
+            .u(s.sh)
+            .u(s.sw)
+            .u(s.ph)
+            .u(s.pw)
+            .u(pc.pn.trailing_zeros() as usize)
+            .u(epi.map.s_div)
+            .u(rows)
+            .u(jx)
+            .u(j_log2)
+            .u(j_blocks);
+        let groups = grid(groups as u32);
         let d = gpu.dispatch(
             "conv_transpose",
             "col2im",
             &[],
             Some(&params),
-            &[&cols.buffer, &ap.buffer, &b.buffer, &y.buffer],
-            grid((rows as u32).div_ceil(256)),
+            &[&cols.buffer, &b.buffer, &y.buffer],
+            groups,
         )?;
-        ds.push(d.with_cost(0.0, ((ct * np + rows) * 4) as f64));
+        let outs = n * s.c_out * s.out_positions();
+        ds.push(d.with_cost(0.0, ((ct * np + outs) * 4) as f64));
         b0 += n;
     }
     Ok(Op::new(ds).with_scratch(ap).with_scratch(bp).with_scratch(cols))
@@ -376,25 +385,16 @@ pub fn backward_input_with(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w
     let kernel = o.pick(gpu, s.c_in, bc * p, ct);
     let pan = Panels::new(kernel, s.c_in, bc * p, ct);
     let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose backward_input")?;
-    let mut ds = vec![gemm::pack_a(gpu, &pan, w, Affine::row_major(ct), s.c_in, ct, &ap)?];
+    let mut ds = vec![gemm::pack_a(gpu, &pan, w, &Gather::row_major_a(ct), s.c_in, ct, &ap)?];
     let mut b0 = 0;
     while b0 < s.batch {
         let n = bc.min(s.batch - b0);
         let np = n * p;
         let pc = Panels::new(kernel, s.c_in, np, ct);
-        ds.push(pack_dy(gpu, s, &pc, dy, 0, b0, n, &bp)?);
+        ds.push(gemm::pack_b(gpu, &pc, dy, &dy_windows(s, b0, false), ct, np, &bp)?);
+        let epi = Epilogue::store(dx_map(s, b0));
         ds.push(gemm::multiply(
-            gpu,
-            kernel,
-            &pc,
-            &ap,
-            &bp,
-            s.c_in,
-            np,
-            ct,
-            dx,
-            Epilogue::store(x_by_channel(s, b0)),
-            None,
+            gpu, kernel, &pc, &ap, &bp, s.c_in, np, ct, dx, epi, None,
         )?);
         b0 += n;
     }
@@ -433,14 +433,15 @@ pub fn backward_weights_with(
     while b0 < s.batch {
         let n = bc.min(s.batch - b0);
         let kp = n * p;
-        // The panels were sized for full chunks; a short last chunk needs its own k4.
+        // The panels were sized for full chunks; a short last chunk has a shorter K.
         let pc = Panels::new(kernel, s.c_in, ct, kp);
-        ds.push(gemm::pack_a(gpu, &pc, x, x_by_channel(s, b0), s.c_in, kp, &ap)?);
-        ds.push(pack_dy(gpu, s, &pc, dy, 1, b0, n, &bp)?);
+        ds.push(gemm::pack_a(gpu, &pc, x, &x_view(s, b0, true), s.c_in, kp, &ap)?);
+        ds.push(gemm::pack_b(gpu, &pc, dy, &dy_windows(s, b0, true), kp, ct, &bp)?);
         let epi = Epilogue {
             map: Affine::row_major(ct),
             bias_mode: 0,
             accumulate: b0 > 0,
+            packed: false,
         };
         ds.push(gemm::multiply(
             gpu, kernel, &pc, &ap, &bp, s.c_in, ct, kp, dw, epi, None,

@@ -1,7 +1,7 @@
 //! Fully connected layers (PyTorch's Linear): x [batch, d_in], w [d_out, d_in], b [d_out],
 //! y = x w^T + b; forward and both backward passes as packed GEMMs (src/ops/gemm.rs).
 
-use super::gemm::{self, Affine, Epilogue, Kernel, Panels};
+use super::gemm::{self, Affine, Epilogue, Gather, Kernel, Panels};
 use super::reduce;
 use crate::gpu::{Gpu, Op, Tensor};
 use anyhow::{ensure, Result};
@@ -43,8 +43,8 @@ fn product(
     gpu: &Gpu,
     kernel: Option<Kernel>,
     what: &str,
-    (a, ga): (&Tensor, Affine),
-    (b, gb): (&Tensor, Affine),
+    (a, ga): (&Tensor, Gather),
+    (b, gb): (&Tensor, Gather),
     (m, n, k): (usize, usize, usize),
     c: &Tensor,
     epi: Epilogue,
@@ -53,8 +53,8 @@ fn product(
     let kernel = kernel.unwrap_or_else(|| Kernel::choose(gpu, m, n, k));
     let pan = Panels::new(kernel, m, n, k);
     let (ap, bp) = gemm::panels(gpu, &pan, what)?;
-    let d1 = gemm::pack_a(gpu, &pan, a, ga, m, k, &ap)?;
-    let d2 = gemm::pack_b(gpu, &pan, b, gb, k, n, &bp)?;
+    let d1 = gemm::pack_a(gpu, &pan, a, &ga, m, k, &ap)?;
+    let d2 = gemm::pack_b(gpu, &pan, b, &gb, k, n, &bp)?;
     let d3 = gemm::multiply(gpu, kernel, &pan, &ap, &bp, m, n, k, c, epi, bias)?;
     Ok(Op::new(vec![d1, d2, d3]).with_scratch(ap).with_scratch(bp))
 }
@@ -83,13 +83,14 @@ pub fn forward_with(
         map: Affine::row_major(s.d_out),
         bias_mode: 1,
         accumulate: false,
+        packed: false,
     };
     product(
         gpu,
         kernel,
         "dense forward",
-        (x, Affine::row_major(s.d_in)),
-        (w, Affine::transposed(s.d_in)),
+        (x, Gather::row_major_a(s.d_in)),
+        (w, Gather::transposed_b(s.d_in)),
         (s.batch, s.d_out, s.d_in),
         y,
         epi,
@@ -119,8 +120,8 @@ pub fn backward_input_with(
         gpu,
         kernel,
         "dense backward_input",
-        (dy, Affine::row_major(s.d_out)),
-        (w, Affine::row_major(s.d_in)),
+        (dy, Gather::row_major_a(s.d_out)),
+        (w, Gather::row_major_b(s.d_in)),
         (s.batch, s.d_in, s.d_out),
         dx,
         Epilogue::store(Affine::row_major(s.d_in)),
@@ -153,8 +154,8 @@ pub fn backward_weights_with(
         gpu,
         kernel,
         "dense backward_weights",
-        (dy, Affine::transposed(s.d_out)),
-        (x, Affine::row_major(s.d_in)),
+        (dy, Gather::transposed_a(s.d_out)),
+        (x, Gather::row_major_b(s.d_in)),
         (s.d_out, s.d_in, s.batch),
         dw,
         Epilogue::store(Affine::row_major(s.d_in)),

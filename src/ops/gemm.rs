@@ -94,9 +94,8 @@ impl Kernel {
     }
 }
 
-/// How a GEMM operand is gathered from a tensor. For A: `A[m][k] = src[off + m * major +
-/// (k / div) * s_div + (k % div) * s_mod]`; for B: `B[k][n] = src[off + k * major + (n / div)
-/// * s_div + (n % div) * s_mod]`. For C (the epilogue) as for A with (row, col) for (m, k).
+/// Where C goes: element (row, col) at `off + row * major + (col / div) * s_div + (col % div) *
+/// s_mod` (the division runs once per tile and column, not per element).
 #[derive(Clone, Copy, Debug)]
 pub struct Affine {
     pub off: usize,
@@ -117,41 +116,166 @@ impl Affine {
             s_mod: 1,
         }
     }
-    /// Element (i, j) at j * ld + i (the transpose of a row-major matrix).
-    pub fn transposed(ld: usize) -> Affine {
-        Affine {
-            off: 0,
-            major: 1,
-            div: u32::MAX as usize,
-            s_div: 0,
-            s_mod: ld,
-        }
-    }
-    pub fn offset(mut self, off: usize) -> Affine {
-        self.off = off;
-        self
-    }
-    /// The largest source index reached for i < rows, j < cols (for bounds checks).
+    /// The largest index reached for i < rows, j < cols (for bounds checks).
     fn max_index(&self, rows: usize, cols: usize) -> usize {
         if rows == 0 || cols == 0 {
             return 0;
         }
         let j = cols - 1;
-        let (jd, jm) = if self.div >= u32::MAX as usize {
-            (0, j)
-        } else {
-            // The largest of (j / div) * s_div + (j % div) * s_mod over j < cols.
-            let full = j / self.div;
-            let a = full * self.s_div + (j % self.div) * self.s_mod;
-            let b = if full > 0 {
-                (full - 1) * self.s_div + (self.div - 1) * self.s_mod
-            } else {
-                0
-            };
-            return self.off + (rows - 1) * self.major + a.max(b);
-        };
-        self.off + (rows - 1) * self.major + jd * self.s_div + jm * self.s_mod
+        let at = |j: usize| (j / self.div) * self.s_div + (j % self.div) * self.s_mod;
+        let mut best = at(j);
+        if j >= self.div {
+            // The end of the last complete block of `div` columns.
+            best = best.max(at((j / self.div) * self.div - 1));
+        }
+        self.off + (rows - 1) * self.major + best
     }
+}
+
+/// One index of a gathered operand, split into digits i = (d2 * r1 + d1) * r0 + d0; each digit
+/// adds `coef * digit` to (source offset, y, x). See shaders/gemm_pack.wgsl.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Side {
+    pub r1: usize,
+    pub r0: usize,
+    pub c2: [i64; 3],
+    pub c1: [i64; 3],
+    pub c0: [i64; 3],
+}
+
+const UNBOUNDED: usize = u32::MAX as usize;
+
+impl Side {
+    /// Offset `stride * i`.
+    pub fn linear(stride: usize) -> Side {
+        Side {
+            r1: UNBOUNDED,
+            r0: UNBOUNDED,
+            c2: [0; 3],
+            c1: [0; 3],
+            c0: [stride as i64, 0, 0],
+        }
+    }
+    /// Offset `(i / div) * s_div + (i % div) * s_mod`.
+    pub fn blocked(div: usize, s_div: usize, s_mod: usize) -> Side {
+        Side {
+            r1: UNBOUNDED,
+            r0: div,
+            c2: [0; 3],
+            c1: [s_div as i64, 0, 0],
+            c0: [s_mod as i64, 0, 0],
+        }
+    }
+    /// The (offset, y, x) of index i.
+    pub fn at(&self, i: usize) -> [i64; 3] {
+        let d0 = (i % self.r0) as i64;
+        let t = i / self.r0;
+        let d1 = (t % self.r1) as i64;
+        let d2 = (t / self.r1) as i64;
+        [0, 1, 2].map(|c| d2 * self.c2[c] + d1 * self.c1[c] + d0 * self.c0[c])
+    }
+    /// Smallest and largest offset over indices < n (a box bound over the digits).
+    fn offset_range(&self, n: usize) -> (i64, i64) {
+        if n == 0 {
+            return (0, 0);
+        }
+        let d0 = (n - 1).min(self.r0 - 1) as i64;
+        let t = (n - 1) / self.r0;
+        let d1 = t.min(self.r1 - 1) as i64;
+        let d2 = (t / self.r1) as i64;
+        let mut lo = 0;
+        let mut hi = 0;
+        for v in [self.c2[0] * d2, self.c1[0] * d1, self.c0[0] * d0] {
+            lo += v.min(0);
+            hi += v.max(0);
+        }
+        (lo, hi)
+    }
+}
+
+/// How a GEMM operand is gathered: element = src[off] where (off, y, x) = base + outer.at(m or
+/// n) + inner.at(k), or zero unless lo <= (y, x) < hi (the windows of a convolution).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gather {
+    pub base: [i64; 3],
+    /// The panel index: M for A, N for B.
+    pub outer: Side,
+    /// The K index.
+    pub inner: Side,
+    pub lo: [i64; 2],
+    pub hi: [i64; 2],
+}
+
+impl Gather {
+    /// A plain gather (no window): src[off + outer + inner].
+    pub fn new(off: usize, outer: Side, inner: Side) -> Gather {
+        Gather {
+            base: [off as i64, 0, 0],
+            outer,
+            inner,
+            lo: [0, 0],
+            hi: [1, 1],
+        }
+    }
+    /// A row-major matrix (A[m][k] at m * ld + k, or B[k][n] at k * ld + n).
+    pub fn row_major_a(ld: usize) -> Gather {
+        Gather::new(0, Side::linear(ld), Side::linear(1))
+    }
+    pub fn row_major_b(ld: usize) -> Gather {
+        Gather::new(0, Side::linear(1), Side::linear(ld))
+    }
+    /// The transpose of a row-major matrix (A[m][k] at k * ld + m, or B[k][n] at n * ld + k).
+    pub fn transposed_a(ld: usize) -> Gather {
+        Gather::new(0, Side::linear(1), Side::linear(ld))
+    }
+    pub fn transposed_b(ld: usize) -> Gather {
+        Gather::new(0, Side::linear(ld), Side::linear(1))
+    }
+    fn windowed(&self) -> bool {
+        self.lo != [0, 0] || self.hi != [1, 1] || {
+            let s = [self.outer, self.inner];
+            s.iter()
+                .any(|s| [s.c0, s.c1, s.c2].iter().any(|c| c[1] != 0 || c[2] != 0))
+        }
+    }
+    /// For plain gathers: an error if some element lies outside `src`.
+    fn check(&self, what: &str, outer: usize, inner: usize, src: &Tensor) -> Result<()> {
+        if self.windowed() || outer == 0 || inner == 0 {
+            return Ok(());
+        }
+        let (a, b) = self.outer.offset_range(outer);
+        let (c, d) = self.inner.offset_range(inner);
+        let (lo, hi) = (self.base[0] + a + c, self.base[0] + b + d);
+        ensure!(
+            lo >= 0 && (hi as usize) < src.len(),
+            "gemm {what}: the view ({outer} x {inner}, {self:?}) reaches {lo}..={hi}, outside tensor {} of shape {:?}",
+            src.label,
+            src.shape
+        );
+        Ok(())
+    }
+    fn push(&self, p: Params) -> Params {
+        let side = |p: Params, s: &Side| {
+            let mut p = p.u(s.r1.min(UNBOUNDED)).u(s.r0.min(UNBOUNDED)).u(0).u(0);
+            for c in [s.c2, s.c1, s.c0] {
+                p = p.i(c[0]).i(c[1]).i(c[2]).u(0);
+            }
+            p
+        };
+        let p = p.i(self.base[0]).i(self.base[1]).i(self.base[2]).u(0);
+        let p = p.i(self.lo[0]).i(self.lo[1]).i(self.hi[0]).i(self.hi[1]);
+        let p = side(p, &self.outer);
+        side(p, &self.inner)
+    }
+}
+
+/// K values per pack invocation.
+const KC: usize = 64;
+
+fn pack_grid(x_invocations: usize, kp: usize) -> [u32; 3] {
+    let runs = kp.div_ceil(KC).max(1) as u32;
+    let y = runs.min(65535);
+    [(x_invocations as u32).div_ceil(64).max(1), y, runs.div_ceil(y)]
 }
 
 /// Padded sizes of the panels for an M x N x K product with `kernel`.
@@ -181,6 +305,10 @@ impl Panels {
     pub fn b_len(&self) -> usize {
         (self.nt * self.pn * self.k4 * 4).max(4)
     }
+    /// Floats in C as packed tiles.
+    pub fn c_len(&self) -> usize {
+        (self.mt * PM * self.nt * self.pn).max(4)
+    }
 }
 
 fn check_u32(what: &str, v: usize) -> Result<()> {
@@ -191,83 +319,87 @@ fn check_u32(what: &str, v: usize) -> Result<()> {
     Ok(())
 }
 
-/// Packs A (M x K) from `src` into `ap` (length >= `Panels::a_len`).
-pub fn pack_a(gpu: &Gpu, pan: &Panels, src: &Tensor, g: Affine, m: usize, k: usize, ap: &Tensor) -> Result<Dispatch> {
+/// Packs A (M x K, gathered from `src`) into `ap` (length >= `Panels::a_len`).
+pub fn pack_a(gpu: &Gpu, pan: &Panels, src: &Tensor, g: &Gather, m: usize, k: usize, ap: &Tensor) -> Result<Dispatch> {
     ensure!(ap.len() >= pan.a_len(), "gemm pack_a: panel buffer too small");
-    if m > 0 && k > 0 {
-        ensure!(
-            g.max_index(m, k) < src.len(),
-            "gemm pack_a: the A view ({m} x {k}, {g:?}) exceeds tensor {} of shape {:?}",
-            src.label,
-            src.shape
-        );
-    }
-    let total = pan.mt * PM * pan.k4;
-    check_u32("packed A", total * 4)?;
-    let params = Params::new()
-        .u(m)
-        .u(k)
-        .u(pan.k4)
-        .u(total)
-        .u(0)
-        .u(g.off)
-        .u(g.major)
-        .u(g.div)
-        .u(g.s_div)
-        .u(g.s_mod);
-    let d = gpu.dispatch(
-        "gemm_pack",
-        "pack_a",
-        &[],
-        Some(&params),
-        &[&src.buffer, &ap.buffer],
-        grid((total as u32).div_ceil(256)),
-    )?;
-    Ok(d.with_cost(0.0, (total * 16 + m * k * 4) as f64))
+    g.check("pack_a", m, k, src)?;
+    let rows = pan.mt * PM;
+    let kp = pan.k4 * 4;
+    check_u32("packed A", rows * kp)?;
+    let params = g.push(Params::new().u(m).u(k).u(kp).u(rows).u(0).u(KC).u(0).u(0));
+    let aligned = |s: &Side| [s.c2, s.c1, s.c0].iter().all(|c| c[0] % 4 == 0);
+    let plain = !g.windowed() && g.base[0] % 4 == 0;
+    let unit = |s: &Side| s.r0 >= UNBOUNDED && s.c0[0] == 1;
+    // Contiguous quads along K, or along M (4 x 4 transposes).
+    let vec = if plain && unit(&g.inner) && aligned(&g.outer) {
+        1
+    } else if plain && unit(&g.outer) && aligned(&g.inner) {
+        2
+    } else {
+        0
+    };
+    let d = if vec == 0 {
+        gpu.dispatch(
+            "gemm_pack",
+            "pack_a",
+            &[],
+            Some(&params),
+            &[&src.buffer, &ap.buffer],
+            pack_grid(rows, kp),
+        )?
+    } else {
+        gpu.dispatch(
+            "gemm_pack",
+            "pack_a_vec",
+            &[("VEC", vec as f64)],
+            Some(&params),
+            &[&src.buffer, &ap.buffer, &src.buffer],
+            pack_grid(if vec == 1 { rows } else { rows / 4 }, kp),
+        )?
+    };
+    Ok(d.with_cost(0.0, ((rows * kp + m * k) * 4) as f64))
 }
 
-/// Packs B (K x N) from `src` into `bp` (length >= `Panels::b_len`).
-pub fn pack_b(gpu: &Gpu, pan: &Panels, src: &Tensor, g: Affine, k: usize, n: usize, bp: &Tensor) -> Result<Dispatch> {
+/// Packs B (K x N, gathered from `src`) into `bp` (length >= `Panels::b_len`).
+pub fn pack_b(gpu: &Gpu, pan: &Panels, src: &Tensor, g: &Gather, k: usize, n: usize, bp: &Tensor) -> Result<Dispatch> {
     ensure!(bp.len() >= pan.b_len(), "gemm pack_b: panel buffer too small");
-    if n > 0 && k > 0 {
-        ensure!(
-            g.max_index(k, n) < src.len(),
-            "gemm pack_b: the B view ({k} x {n}, {g:?}) exceeds tensor {} of shape {:?}",
-            src.label,
-            src.shape
-        );
-    }
-    let total = pan.nt * (pan.pn / 4) * pan.k4 * 4;
-    check_u32("packed B", total * 4)?;
-    let params = Params::new()
-        .u(n)
-        .u(k)
-        .u(pan.k4)
-        .u(total)
-        .u(pan.pn / 4)
-        .u(g.off)
-        .u(g.major)
-        .u(g.div)
-        .u(g.s_div)
-        .u(g.s_mod);
+    g.check("pack_b", n, k, src)?;
+    let pn4 = pan.pn / 4;
+    let cols4 = pan.nt * pn4;
+    let kp = pan.k4 * 4;
+    check_u32("packed B", cols4 * 4 * kp)?;
+    let params = g.push(
+        Params::new()
+            .u(n)
+            .u(k)
+            .u(kp)
+            .u(cols4)
+            .u(pn4.trailing_zeros() as usize)
+            .u(KC)
+            .u(0)
+            .u(0),
+    );
     let d = gpu.dispatch(
         "gemm_pack",
         "pack_b",
         &[],
         Some(&params),
         &[&src.buffer, &bp.buffer],
-        grid((total as u32).div_ceil(256)),
+        pack_grid(cols4, kp),
     )?;
-    Ok(d.with_cost(0.0, (total * 16 + n * k * 4) as f64))
+    Ok(d.with_cost(0.0, ((cols4 * 4 * kp + n * k) * 4) as f64))
 }
 
 /// What the micro-kernel does with C: where it goes, bias, accumulation.
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue {
     pub map: Affine,
-    /// 0 none, 1 bias[col], 2 bias[row].
+    /// 0 none, 1 bias[col].
     pub bias_mode: u32,
     pub accumulate: bool,
+    /// `map` is the packed-tile layout of the panels (whole tiles are written; the subgroup
+    /// kernels store them directly).
+    pub packed: bool,
 }
 
 impl Epilogue {
@@ -276,6 +408,24 @@ impl Epilogue {
             map,
             bias_mode: 0,
             accumulate: false,
+            packed: false,
+        }
+    }
+    /// C in packed tiles: tile t = nt * mt + mt_index holds rows t * 64 .. + 64 of `pn` floats;
+    /// element (row, col) at row * pn + (col / pn) * (mt * 64 * pn) + col % pn. The buffer
+    /// must hold [`Panels::c_len`] floats.
+    pub fn packed_tiles(pan: &Panels) -> Epilogue {
+        Epilogue {
+            map: Affine {
+                off: 0,
+                major: pan.pn,
+                div: pan.pn,
+                s_div: pan.mt * PM * pan.pn,
+                s_mod: 1,
+            },
+            bias_mode: 0,
+            accumulate: false,
+            packed: true,
         }
     }
 }
@@ -299,6 +449,13 @@ pub fn multiply(
         bail!("gemm kernel {kernel:?} is not supported on this adapter");
     }
     ensure!(kernel.panel_width() == pan.pn, "gemm: panels packed for another kernel");
+    if epi.packed {
+        ensure!(
+            c.len() >= pan.c_len() && epi.map.major == pan.pn && !epi.accumulate && epi.bias_mode == 0,
+            "gemm: packed-tile output needs {} floats and no bias or accumulation",
+            pan.c_len()
+        );
+    }
     if m > 0 && n > 0 {
         ensure!(
             epi.map.max_index(m, n) < c.len(),
@@ -311,7 +468,6 @@ pub fn multiply(
     let bias_buf = match (epi.bias_mode, bias) {
         (0, _) => &ap.buffer,
         (1, Some(b)) if b.len() >= n => &b.buffer,
-        (2, Some(b)) if b.len() >= m => &b.buffer,
         _ => bail!("gemm: bias mode {} needs a bias of the right length", epi.bias_mode),
     };
     let params = Params::new()
@@ -330,10 +486,16 @@ pub fn multiply(
     let tiles = pan.mt * pan.nt;
     let groups = tiles;
     let (shader, entry) = kernel.entry();
+    let packed = [("PACKED", 1.0)];
+    let constants: &[(&str, f64)] = if epi.packed && kernel.is_subgroup() {
+        &packed
+    } else {
+        &[]
+    };
     let d = gpu.dispatch(
         shader,
         entry,
-        &[],
+        constants,
         Some(&params),
         &[&ap.buffer, &bp.buffer, &c.buffer, bias_buf],
         grid(groups as u32),
@@ -373,8 +535,8 @@ pub fn sgemm_with(
     ensure!(c.len() >= m * n, "sgemm: C {:?} holds fewer than {m} x {n}", c.shape);
     let pan = Panels::new(kernel, m, n, k);
     let (ap, bp) = panels(gpu, &pan, "sgemm")?;
-    let d1 = pack_a(gpu, &pan, a, Affine::row_major(k), m, k, &ap)?;
-    let d2 = pack_b(gpu, &pan, b, Affine::row_major(n), k, n, &bp)?;
+    let d1 = pack_a(gpu, &pan, a, &Gather::row_major_a(k), m, k, &ap)?;
+    let d2 = pack_b(gpu, &pan, b, &Gather::row_major_b(n), k, n, &bp)?;
     let d3 = multiply(
         gpu,
         kernel,
