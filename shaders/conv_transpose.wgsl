@@ -49,29 +49,29 @@ fn cols_at(row: u32, col: u32) -> f32 {
 }
 
 // The outputs are grouped in rows of one phase: row = (plane, oy, px), holding
-// ox = px + sw * j for j < jx. Short rows share a workgroup (64 >> j_log2 of them); long rows
-// take j_blocks workgroups. The taps of a row are the same for all its outputs, so the loops
-// below are uniform within a row. (Rows below 2^24: the op sizes its chunks for that.)
+// ox = px + sw * j for j < jx; an invocation computes 4 consecutive j (sharing the index math
+// and the bias). Short rows share a workgroup (64 >> j_log2 of them); long rows take j_blocks
+// workgroups. The taps of a row are the same for all its outputs, so the loops below are
+// uniform within a row. (Rows below 2^24: the op sizes its chunks for that.)
 @compute @workgroup_size(64)
 fn col2im(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
     let g = flat_group(wg, nwg);
     var row: u32;
-    var j: u32;
+    var jq: u32;
     if p.j_blocks == 0u {
         row = (g << (6u - p.j_log2)) + (li >> p.j_log2);
-        j = li & ((1u << p.j_log2) - 1u);
+        jq = li & ((1u << p.j_log2) - 1u);
     } else {
         row = fdiv(g, p.j_blocks);
-        j = (g - row * p.j_blocks) * 64u + li;
+        jq = (g - row * p.j_blocks) * 64u + li;
     }
-    if row >= p.rows || j >= p.jx { return; }
+    let j0 = jq * 4u;
+    if row >= p.rows || j0 >= p.jx { return; }
     let r = fdiv(row, p.sw);
     let px = row - r * p.sw;
     let plane = fdiv(r, p.h_out);
     let oy = r - plane * p.h_out;
-    let ox = px + p.sw * j;
-    if ox >= p.w_out { return; }
     let b = fdiv(plane, p.c_out);
     let co = plane - b * p.c_out;
     let yy = oy + p.ph;
@@ -81,23 +81,33 @@ fn col2im(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
     let ky0 = yy - qy * p.sh;
     let kx0 = xx0 - qx0 * p.sw;
     let colb = b * p.h_in * p.w_in;
-    let qx = i32(qx0 + j);
-    var acc = 0.0;
+    let qx = i32(qx0 + j0);
+    let w_in = i32(p.w_in);
+    var acc = vec4<f32>(0.0);
     var iy = i32(qy);
     for (var ky = ky0; ky < p.kh; ky = ky + p.sh) {
         if iy >= 0 && u32(iy) < p.h_in {
             let rowb = (co * p.kh + ky) * p.kw;
-            let cb = colb + u32(iy) * p.w_in;
+            let cb = i32(colb + u32(iy) * p.w_in);
             var ix = qx;
             for (var kx = kx0; kx < p.kw; kx = kx + p.sw) {
-                if ix >= 0 && u32(ix) < p.w_in {
-                    acc = acc + cols_at(rowb + kx, cb + u32(ix));
-                }
+                let rr = rowb + kx;
+                if ix >= 0 && ix < w_in { acc.x = acc.x + cols_at(rr, u32(cb + ix)); }
+                if ix >= -1 && ix + 1 < w_in { acc.y = acc.y + cols_at(rr, u32(cb + ix + 1)); }
+                if ix >= -2 && ix + 2 < w_in { acc.z = acc.z + cols_at(rr, u32(cb + ix + 2)); }
+                if ix >= -3 && ix + 3 < w_in { acc.w = acc.w + cols_at(rr, u32(cb + ix + 3)); }
                 ix = ix - 1;
             }
         }
         iy = iy - 1;
     }
     let hwo = p.h_out * p.w_out;
-    y[(p.b0 * p.c_out + plane) * hwo + oy * p.w_out + ox] = acc + bias[co];
+    let yb = (p.b0 * p.c_out + plane) * hwo + oy * p.w_out;
+    let bv = bias[co];
+    let ox = px + p.sw * j0;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if j0 + i < p.jx && ox + i * p.sw < p.w_out {
+            y[yb + ox + i * p.sw] = acc[i] + bv;
+        }
+    }
 }

@@ -15,8 +15,9 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     let t = flat_group(wg, nwg);
     // No early return: barriers below must be reached by every invocation.
     let valid = t < p.mt * p.nt;
-    let mt = t % max(p.mt, 1u);
-    let nt = t / max(p.mt, 1u);
+    let tile = tile_of(select(0u, t, valid));
+    let mt = tile.x;
+    let nt = tile.y;
     let tx = li % 16u; // column block
     let ty = li / 16u; // row block
     // Loader roles: A: row lr of the tile, k quad lq; B: k row lk, vec4 column lc.

@@ -20,6 +20,16 @@ struct GemmParams {
     c_sn2: u32,
     bias_mode: u32,  // 0 none, 1 bias[col]
     accumulate: u32, // 1: c += result
+    a_major: u32,    // tile order: 0: consecutive tiles share a B panel, 1: an A panel
+}
+
+// The (mt, nt) of the t-th tile in execution order. Consecutive tiles share the panel of the
+// larger operand, which then streams from memory once while the smaller one stays in cache.
+fn tile_of(t: u32) -> vec2<u32> {
+    if p.a_major != 0u {
+        return vec2<u32>(t / p.nt, t % p.nt);
+    }
+    return vec2<u32>(t % p.mt, t / p.mt);
 }
 
 @group(0) @binding(0) var<uniform> p: GemmParams;

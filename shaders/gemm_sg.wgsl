@@ -21,8 +21,9 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
         @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let t = flat_group(wg, nwg);
   if t >= p.mt * p.nt { return; }
-  let mt = t % p.mt;
-  let nt = t / p.mt;
+  let tile = tile_of(t);
+  let mt = tile.x;
+  let nt = tile.y;
   let abase = mt * p.k4 * 64u + lane;
   let bbase = nt * p.k4 * 32u + lane;
   var c0_0 = vec4<f32>(0.0);
@@ -363,7 +364,7 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   }
   if PACKED {
     // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.
-    let cb = t * 512u + lane;
+    let cb = (nt * p.mt + mt) * 512u + lane;
     c_out[cb + 0u] = c0_0;
     c_out[cb + 8u] = c1_0;
     c_out[cb + 16u] = c2_0;
@@ -511,8 +512,9 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
         @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let t = flat_group(wg, nwg);
   if t >= p.mt * p.nt { return; }
-  let mt = t % p.mt;
-  let nt = t / p.mt;
+  let tile = tile_of(t);
+  let mt = tile.x;
+  let nt = tile.y;
   let abase = mt * p.k4 * 64u + lane;
   let bbase = nt * p.k4 * 64u + lane;
   var c0_0 = vec4<f32>(0.0); var c0_1 = vec4<f32>(0.0);
@@ -853,7 +855,7 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   }
   if PACKED {
     // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.
-    let cb = t * 1024u + lane;
+    let cb = (nt * p.mt + mt) * 1024u + lane;
     c_out[cb + 0u] = c0_0; c_out[cb + 8u] = c0_1;
     c_out[cb + 16u] = c1_0; c_out[cb + 24u] = c1_1;
     c_out[cb + 32u] = c2_0; c_out[cb + 40u] = c2_1;
@@ -1030,8 +1032,9 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //     w(f"        @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {{")
 //     w(f"  let t = flat_group(wg, nwg);")
 //     w(f"  if t >= p.mt * p.nt {{ return; }}")
-//     w(f"  let mt = t % p.mt;")
-//     w(f"  let nt = t / p.mt;")
+//     w(f"  let tile = tile_of(t);")
+//     w(f"  let mt = tile.x;")
+//     w(f"  let nt = tile.y;")
 //     w(f"  let abase = mt * p.k4 * 64u + lane;")
 //     w(f"  let bbase = nt * p.k4 * {4 * 8 * tn4}u + lane;")
 //     for r in range(64):
@@ -1051,7 +1054,7 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //     w("  }")
 //     w(f"  if PACKED {{")
 //     w(f"    // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.")
-//     w(f"    let cb = t * {64 * 8 * tn4}u + lane;")
+//     w(f"    let cb = (nt * p.mt + mt) * {64 * 8 * tn4}u + lane;")
 //     for r in range(64):
 //         w("    " + " ".join(f"c_out[cb + {(r * tn4 + j) * 8}u] = c{r}_{j};" for j in range(tn4)))
 //     w(f"    return;")

@@ -327,11 +327,13 @@ pub fn forward_with(
         )?);
         let rows = n * s.c_out * s.h_out() * s.sw;
         let jx = s.w_out().div_ceil(s.sw);
-        let (j_log2, j_blocks, groups) = if jx <= 64 {
-            let l = jx.next_power_of_two().trailing_zeros() as usize;
+        // Invocations per row: 4 outputs each.
+        let jq = jx.div_ceil(4);
+        let (j_log2, j_blocks, groups) = if jq <= 64 {
+            let l = jq.next_power_of_two().trailing_zeros() as usize;
             (l, 0, rows.div_ceil(64 >> l))
         } else {
-            (0, jx.div_ceil(64), rows * jx.div_ceil(64))
+            (0, jq.div_ceil(64), rows * jq.div_ceil(64))
         };
         let params = Params::new()
             .u(s.c_out)

@@ -482,7 +482,8 @@ pub fn multiply(
         .u(epi.map.s_div)
         .u(epi.map.s_mod)
         .u(epi.bias_mode as usize)
-        .u(epi.accumulate as usize);
+        .u(epi.accumulate as usize)
+        .u((pan.mt * PM > pan.nt * pan.pn) as usize);
     let tiles = pan.mt * pan.nt;
     let groups = tiles;
     let (shader, entry) = kernel.entry();
