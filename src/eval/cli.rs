@@ -243,6 +243,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         Experiment::Occlusion { common, settings, d } => {
             let occ = Occlusion::parse_list(&settings)?;
             let s = setup(&common, d)?;
+            super::network(s.net, s.d, s.size)?;
             let cat = parse_category(common.category.as_deref().unwrap_or("all"), "--category")?;
             let src = source::resolve(&common.data, common.test_data.as_deref())?;
             let split = source::split(&src, &split_options(&common, &s, cat, None, 0))?;
@@ -282,6 +283,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             if dims.is_empty() || dims.contains(&0) {
                 bail!("--dims: give positive latent dimensions");
             }
+            super::network(s.net, dims[0], s.size)?;
             let k = k.unwrap_or(if common.paper { 1000 } else { s.size * s.size / 4 });
             let cat = parse_category(common.category.as_deref().unwrap_or("all"), "--category")?;
             let src = source::resolve(&common.data, common.test_data.as_deref())?;
@@ -335,8 +337,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
             if dims.is_empty() || dims.contains(&0) {
                 bail!("--dims: give positive latent dimensions");
             }
+            super::network(s.net, dims[0], s.size)?;
             let cat = parse_category(common.category.as_deref().unwrap_or("0"), "--category")?;
             let neg = parse_category(&negative, "--negative")?;
+            if neg.is_some() && neg == cat {
+                bail!("--negative {negative}: the negative category must differ from the training category");
+            }
             let curves = reconstruction::Curves {
                 every: curve_every.unwrap_or(if common.paper { 50 } else { 10 }),
                 size: curve_size.max(1),

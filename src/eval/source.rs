@@ -184,6 +184,7 @@ fn open_mnist_json(dir: &Path) -> Result<Pool> {
 }
 
 /// Where the training and the test images are.
+#[derive(Clone, Debug)]
 pub struct Sources {
     pub train: PathBuf,
     /// None: the test images are held out from the training pool.
@@ -242,6 +243,7 @@ pub fn open(path: &Path) -> Result<Pool> {
 }
 
 /// Training, test and negative images.
+#[derive(Clone, Debug)]
 pub struct Split {
     pub train: Dataset,
     pub test: Dataset,

@@ -1,0 +1,565 @@
+//! The paper's Experiments 5-7 (`abprop::eval`): occlusion masks, the masked loss, the sensing
+//! projection, the PCA baseline, and short real runs on Fashion-MNIST (fetched by
+//! scripts/fetch-data.sh) that must beat the simple baselines.
+mod common;
+use abprop::abp::reconstruct::{reconstruct, ReconstructOptions};
+use abprop::abp::{preset, Observation, Trainer};
+use abprop::data::Dataset;
+use abprop::eval::masks::{self, Occlusion};
+use abprop::eval::source::{self, Split, SplitOptions};
+use abprop::eval::{metrics, occlusion, pca::Pca, quick_net, reconstruction, sensing, Net, Setup};
+use common::*;
+use nalgebra::DMatrix;
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+// ---- masks ----
+
+#[test]
+fn occlusion_settings_parse_and_bad_ones_are_clear() {
+    for (s, want) in [
+        ("P.5", Occlusion::Pepper { fraction: 0.5 }),
+        ("p.7", Occlusion::Pepper { fraction: 0.7 }),
+        ("P0.9", Occlusion::Pepper { fraction: 0.9 }),
+        ("M20", Occlusion::Region { side64: 20 }),
+        ("m30", Occlusion::Region { side64: 30 }),
+    ] {
+        assert_eq!(Occlusion::parse(s).unwrap(), want, "{s}");
+    }
+    assert_eq!(Occlusion::parse("P.5").unwrap().to_string(), "P.5");
+    assert_eq!(Occlusion::parse("M30").unwrap().to_string(), "M30");
+    assert_eq!(Occlusion::parse_list("P.5,M20").unwrap().len(), 2);
+    for bad in ["", "X", "P", "P.", "P1.5", "P.5x", "M", "M0", "M64", "M2x", "Q.5"] {
+        let e = Occlusion::parse(bad).unwrap_err().to_string();
+        assert!(e.contains("P.5") && e.contains("M20"), "{bad:?}: {e}");
+    }
+}
+
+#[test]
+fn pepper_masks_cover_the_requested_fraction() {
+    for side in [16, 28, 32, 64] {
+        for f in [0.3, 0.5, 0.7, 0.9] {
+            let occ = Occlusion::Pepper { fraction: f };
+            let m = occ.masks(40, [1, side, side], 7).unwrap();
+            for (i, im) in m.chunks(side * side).enumerate() {
+                assert!(im.iter().all(|&v| v == 0.0 || v == 1.0));
+                let c = masks::coverage(im);
+                assert!(
+                    (c - f).abs() <= 0.02,
+                    "{occ} on {side}x{side}, image {i}: {:.2}% occluded",
+                    100.0 * c
+                );
+            }
+            // Each image has its own mask; the same seed gives the same masks.
+            assert_ne!(m[..side * side], m[side * side..2 * side * side]);
+            assert_eq!(m, occ.masks(40, [1, side, side], 7).unwrap());
+            assert_ne!(m, occ.masks(40, [1, side, side], 8).unwrap());
+        }
+    }
+    // Occluded pixels come in 3x3 blocks: at 5% coverage nearly every occluded pixel has an
+    // occluded neighbour on each axis within its block.
+    let m = Occlusion::Pepper { fraction: 0.05 }.masks(1, [1, 64, 64], 3).unwrap();
+    let hole = |y: i64, x: i64| (0..64).contains(&y) && (0..64).contains(&x) && m[(y * 64 + x) as usize] == 0.0;
+    for y in 0..64 {
+        for x in 0..64 {
+            if hole(y, x) {
+                assert!(hole(y - 1, x) || hole(y + 1, x), "lone occluded pixel at {y},{x}");
+                assert!(hole(y, x - 1) || hole(y, x + 1), "lone occluded pixel at {y},{x}");
+            }
+        }
+    }
+    // Image i's mask does not depend on how many are drawn; channels share it.
+    let occ = Occlusion::Pepper { fraction: 0.5 };
+    let few = occ.masks(3, [1, 32, 32], 5).unwrap();
+    let rgb = occ.masks(5, [3, 32, 32], 5).unwrap();
+    for i in 0..3 {
+        for ch in 0..3 {
+            assert_eq!(
+                few[i * 1024..(i + 1) * 1024],
+                rgb[(i * 3 + ch) * 1024..(i * 3 + ch + 1) * 1024]
+            );
+        }
+    }
+    assert!(Occlusion::Pepper { fraction: 0.5 }
+        .masks(1, [1, 1, 600], 1)
+        .unwrap_err()
+        .to_string()
+        .contains("at least 3x3"));
+}
+
+#[test]
+fn region_masks_are_squares_inside_the_image() {
+    for (side64, size, want) in [
+        (20, 64, 20),
+        (30, 64, 30),
+        (20, 32, 10),
+        (30, 32, 15),
+        (30, 28, 13),
+        (20, 28, 9),
+    ] {
+        let occ = Occlusion::Region { side64 };
+        let m = occ.masks(50, [1, size, size], 11).unwrap();
+        let mut corners = std::collections::HashSet::new();
+        for im in m.chunks(size * size) {
+            let holes: Vec<(usize, usize)> = (0..size * size)
+                .filter(|&p| im[p] == 0.0)
+                .map(|p| (p / size, p % size))
+                .collect();
+            assert_eq!(holes.len(), want * want, "{occ} on {size}x{size}");
+            let (y0, x0) = (
+                holes.iter().map(|h| h.0).min().unwrap(),
+                holes.iter().map(|h| h.1).min().unwrap(),
+            );
+            let (y1, x1) = (
+                holes.iter().map(|h| h.0).max().unwrap(),
+                holes.iter().map(|h| h.1).max().unwrap(),
+            );
+            // A full square (count = side^2 and bounding box side x side) inside the image.
+            assert_eq!((y1 - y0 + 1, x1 - x0 + 1), (want, want));
+            assert!(y1 < size && x1 < size);
+            corners.insert((y0, x0));
+        }
+        assert!(corners.len() > 25, "{occ}: the squares do not move: {corners:?}");
+        let f = occ.fraction(size, size);
+        assert!((masks::coverage(&m) - f).abs() < 1e-9);
+    }
+}
+
+// ---- the masked loss ----
+
+fn tiny_setup(iterations: usize, batch: usize) -> Setup {
+    let mut hyper = preset("object-quick").unwrap().hyper;
+    hyper.iterations = iterations;
+    hyper.batch = batch;
+    hyper.langevin_steps = 10;
+    Setup {
+        size: 16,
+        net: Net::Quick,
+        d: 10,
+        hyper,
+        infer_steps: 100,
+        infer_delta: 0.05,
+        panel: 8,
+        seed: 1,
+        verbose: std::env::var_os("ABPROP_TEST_VERBOSE").is_some(),
+    }
+}
+
+/// Random smooth-ish images [n, 1, 16, 16] in [-1, 1].
+fn random_images(n: usize, seed: u64) -> Dataset {
+    let mut r = rng(seed);
+    let mut values = Vec::new();
+    for _ in 0..n {
+        let (a, b, c) = (
+            r.random_range(0.5..3.0f32),
+            r.random_range(0.5..3.0f32),
+            r.random_range(0.0..6.0f32),
+        );
+        for y in 0..16 {
+            for x in 0..16 {
+                values.push(((a * x as f32 / 16.0 + c).sin() * (b * y as f32 / 16.0).cos()).clamp(-1.0, 1.0));
+            }
+        }
+    }
+    Dataset {
+        shape: [1, 16, 16],
+        values,
+        names: (0..n).map(|i| format!("img{i}")).collect(),
+        rate: None,
+    }
+}
+
+#[test]
+fn masked_loss_ignores_occluded_pixels_exactly() {
+    let g = gpu();
+    let s = tiny_setup(2, 4);
+    let spec = quick_net(s.d, 16).unwrap();
+    let data = random_images(8, 1);
+    let (hidden, m) = occlusion::occlude(&data, &Occlusion::parse("P.5").unwrap(), 3).unwrap();
+    // The same data with other values (huge ones, and the originals) at the occluded pixels.
+    let mut r = rng(9);
+    let mut noisy = hidden.clone();
+    for (v, &k) in noisy.values.iter_mut().zip(&m) {
+        if k == 0.0 {
+            *v = r.random_range(-1000.0..1000.0);
+        }
+    }
+    let obs = Observation::Mask(m.clone());
+    let run = |d: &Dataset| {
+        let mut t = Trainer::new(g, &spec, &s.hyper, d, &obs, None).unwrap();
+        let e: Vec<f64> = (0..2).map(|_| t.iterate().unwrap()).collect();
+        (e, t.checkpoint().unwrap().tensors)
+    };
+    let a = run(&hidden);
+    assert_eq!(a, run(&noisy), "an occluded pixel changed training");
+    assert_eq!(a, run(&data), "the occluded pixels' true values changed training");
+    // Changing one visible pixel does change it (the comparison above is not vacuous).
+    let mut one = hidden.clone();
+    let p = m.iter().position(|&k| k != 0.0).unwrap();
+    one.values[p] = -one.values[p] + 0.5;
+    assert_ne!(a.0, run(&one).0, "a visible pixel changed nothing");
+
+    // Inference with W fixed ignores them too.
+    let params = abprop::model::init_params(&spec, 1).unwrap();
+    let o = ReconstructOptions {
+        steps: 5,
+        batch: 4,
+        ..Default::default()
+    };
+    let r1 = reconstruct(g, &spec, &params, &hidden, &obs, &o).unwrap();
+    let r2 = reconstruct(g, &spec, &params, &noisy, &obs, &o).unwrap();
+    assert_eq!(r1.outputs, r2.outputs);
+    assert_eq!(r1.mse, r2.mse);
+}
+
+// ---- sensing ----
+
+#[test]
+fn gpu_projection_matches_the_cpu() {
+    let g = gpu();
+    // 300 examples: more than one GPU chunk.
+    let data = random_images(300, 2);
+    let (k, d) = (48, 256);
+    let s = sensing::matrix(k, d, 5);
+    let sd = (s.iter().map(|v| v * v).sum::<f32>() / s.len() as f32).sqrt();
+    assert!((sd - 0.5).abs() < 0.01, "white noise std {sd}");
+    let gpu_y = sensing::project(g, k, &s, &data).unwrap();
+    assert_eq!(gpu_y.shape, [k, 1, 1]);
+    assert_eq!(gpu_y.len(), 300);
+    assert_close("S Y", &gpu_y.values, &sensing::project_cpu(k, &s, &data), 1e-4, 1e-5);
+    assert!(sensing::project(g, k + 1, &s, &data).is_err());
+}
+
+#[test]
+fn pseudo_inverse_is_consistent_with_the_projections() {
+    let data = random_images(20, 3);
+    let (k, d) = (40, 256);
+    let s = sensing::matrix(k, d, 6);
+    let y = sensing::project_cpu(k, &s, &data);
+    let x = sensing::pseudo_inverse_recovery(k, &s, &y, d).unwrap();
+    // S (S^+ S Y) = S Y, and S^+ S Y is in S's row space: it is S's own minimum-norm answer,
+    // so an image already in the row space comes back unchanged.
+    let back = sensing::project_cpu(
+        k,
+        &s,
+        &Dataset {
+            values: x.clone(),
+            ..data.clone()
+        },
+    );
+    assert_close("S S^+ S Y", &back, &y, 1e-4, 1e-4);
+    let a: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin() * 0.05).collect();
+    let row: Vec<f32> = (0..d).map(|j| (0..k).map(|i| a[i] * s[i * d + j]).sum()).collect();
+    let one = Dataset {
+        shape: [1, 16, 16],
+        values: row.clone(),
+        names: vec!["row".into()],
+        rate: None,
+    };
+    let rec = sensing::pseudo_inverse_recovery(k, &s, &sensing::project_cpu(k, &s, &one), d).unwrap();
+    assert_close("row-space image", &rec, &row, 1e-4, 1e-5);
+    // More measurements than pixels: the SVD pseudo-inverse recovers every image.
+    let (k2, d2) = (300, 256);
+    let s2 = sensing::matrix(k2, d2, 7);
+    let y2 = sensing::project_cpu(k2, &s2, &data);
+    let x2 = sensing::pseudo_inverse_recovery(k2, &s2, &y2, d2).unwrap();
+    assert_close("overdetermined", &x2, &data.values, 1e-3, 1e-4);
+}
+
+// ---- PCA ----
+
+/// PCA reconstruction computed directly: the SVD of the centred data, projection on the
+/// first d right singular vectors.
+fn direct_pca(train: &[f32], dim: usize, test: &[f32], d: usize) -> Vec<f32> {
+    let n = train.len() / dim;
+    let mean: Vec<f64> = (0..dim)
+        .map(|j| (0..n).map(|i| train[i * dim + j] as f64).sum::<f64>() / n as f64)
+        .collect();
+    let x = DMatrix::<f64>::from_fn(n, dim, |i, j| train[i * dim + j] as f64 - mean[j]);
+    let svd = x.svd(false, true);
+    let vt = svd.v_t.unwrap();
+    let mut order: Vec<usize> = (0..svd.singular_values.len()).collect();
+    order.sort_by(|&a, &b| svd.singular_values[b].total_cmp(&svd.singular_values[a]));
+    let m = test.len() / dim;
+    let mut out = Vec::new();
+    for i in 0..m {
+        let y: Vec<f64> = (0..dim).map(|j| test[i * dim + j] as f64 - mean[j]).collect();
+        let mut r = mean.clone();
+        for &c in &order[..d] {
+            let coef: f64 = (0..dim).map(|j| vt[(c, j)] * y[j]).sum();
+            for j in 0..dim {
+                r[j] += coef * vt[(c, j)];
+            }
+        }
+        out.extend(r.iter().map(|&v| v as f32));
+    }
+    out
+}
+
+#[test]
+fn pca_matches_a_direct_computation() {
+    // Fewer examples than values (the Gram path) and more (the scatter path).
+    for (n, dim) in [(30, 64), (120, 40)] {
+        let mut r = rng(n as u64);
+        let train = uniform(&mut r, n * dim, -1.0, 1.0);
+        let test = uniform(&mut r, 10 * dim, -1.0, 1.0);
+        let p = Pca::fit(&train, dim, 12).unwrap();
+        assert_eq!(p.rank(), 12);
+        assert!(p.eigenvalues.windows(2).all(|w| w[0] >= w[1]));
+        for d in [1, 5, 12] {
+            let got = p.reconstruct(&test, d).unwrap();
+            let want = direct_pca(&train, dim, &test, d);
+            assert_close(&format!("PCA n={n} dim={dim} d={d}"), &got, &want, 1e-5, 1e-5);
+            assert!(
+                (metrics::recovery_error(&test, &got, None) - metrics::recovery_error(&test, &want, None)).abs() < 1e-6
+            );
+        }
+        // On the training data the squared error is the variance left out.
+        let d = 5;
+        let rec = p.reconstruct(&train, d).unwrap();
+        let sse: f64 = train
+            .iter()
+            .zip(&rec)
+            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+            .sum();
+        let left = if n <= dim {
+            // All of the scatter's eigenvalues: the trace.
+            let mean: Vec<f64> = (0..dim)
+                .map(|j| (0..n).map(|i| train[i * dim + j] as f64).sum::<f64>() / n as f64)
+                .collect();
+            let total: f64 = (0..n * dim).map(|k| (train[k] as f64 - mean[k % dim]).powi(2)).sum();
+            total - p.eigenvalues[..d].iter().sum::<f64>()
+        } else {
+            let full = Pca::fit(&train, dim, dim).unwrap();
+            full.eigenvalues[d..].iter().sum()
+        };
+        assert!((sse - left).abs() < 1e-6 * left, "{sse} vs {left}");
+    }
+    assert!(Pca::fit(&[0.0; 10], 3, 2).is_err());
+    let p = Pca::fit(&uniform(&mut rng(1), 40, 0.0, 1.0), 4, 10).unwrap();
+    assert!(p.reconstruct(&[0.0; 4], p.rank() + 1).is_err());
+}
+
+// ---- short real runs (Fashion-MNIST) ----
+
+fn fashion() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist");
+    assert!(
+        p.join("train-images-idx3-ubyte.gz").exists(),
+        "Fashion-MNIST is missing: run scripts/fetch-data.sh fashion-mnist (it fetches Debian's dataset-fashion-mnist into data/)"
+    );
+    p
+}
+
+fn fashion_split(train: usize, test: usize, category: Option<u8>, negative: Option<u8>) -> Split {
+    let src = source::resolve(&fashion(), None).unwrap();
+    assert!(src.test.is_some(), "the t10k files are beside the training files");
+    source::split(
+        &src,
+        &SplitOptions {
+            size: 16,
+            train,
+            test,
+            category,
+            negative,
+            negatives: test,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn fashion_mnist_split_and_categories() {
+    let s = fashion_split(50, 20, Some(0), Some(7));
+    assert_eq!((s.train.len(), s.test.len()), (50, 20));
+    assert_eq!(s.train.shape, [1, 16, 16]);
+    assert!(s.train.values.iter().all(|v| (-1.0..=1.0).contains(v)));
+    assert!(s.train.names[0].starts_with("train-images") && s.test.names[0].starts_with("t10k-images"));
+    let neg = s.negative.unwrap();
+    assert_eq!(neg.len(), 20);
+    // Sneakers (7) are darker on average than T-shirts (0): a real category split.
+    let mean = |d: &Dataset| d.values.iter().map(|&v| v as f64).sum::<f64>() / d.values.len() as f64;
+    assert!(
+        mean(&neg) < mean(&s.train) - 0.1,
+        "{} vs {}",
+        mean(&neg),
+        mean(&s.train)
+    );
+    let src = source::resolve(&fashion(), None).unwrap();
+    let o = SplitOptions {
+        size: 16,
+        train: 10,
+        test: 10,
+        category: None,
+        negative: Some(3),
+        negatives: 10,
+    };
+    assert!(source::split(&src, &o).unwrap_err().to_string().contains("--category"));
+    assert!(source::resolve(Path::new("/no/such/data"), None)
+        .unwrap_err()
+        .to_string()
+        .contains("data not found"));
+}
+
+#[test]
+fn short_occlusion_run_beats_the_mean_image() {
+    let g = gpu();
+    let split = fashion_split(64, 32, None, None);
+    let s = tiny_setup(25, 32);
+    let dir = tempfile::tempdir().unwrap();
+    let rows = occlusion::run(g, &s, &split, &[Occlusion::parse("P.5").unwrap()], dir.path()).unwrap();
+    let r = &rows[0];
+    assert!((r.coverage_train - 0.5).abs() < 0.02 && (r.coverage_test - 0.5).abs() < 0.02);
+    assert!(
+        r.errors.last().unwrap() < &(r.errors[0] * 0.5),
+        "training did not learn: {:?}",
+        r.errors
+    );
+    assert!(
+        r.train_abp < 0.7 * r.train_mean_fill,
+        "T1: ABP {} vs mean image {}",
+        r.train_abp,
+        r.train_mean_fill
+    );
+    assert!(
+        r.test_abp < 0.85 * r.test_mean_fill,
+        "T3: ABP {} vs mean image {}",
+        r.test_abp,
+        r.test_mean_fill
+    );
+    for f in [
+        "P.5/panel-train.png",
+        "P.5/panel-test.png",
+        "P.5/samples.png",
+        "P.5/log.jsonl",
+        "training.png",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+}
+
+#[test]
+fn short_sensing_run_beats_the_pseudo_inverse() {
+    let g = gpu();
+    let split = fashion_split(64, 32, None, None);
+    let s = tiny_setup(25, 32);
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, base) = sensing::run(g, &s, &split, 64, &[10], dir.path()).unwrap();
+    let r = &rows[0];
+    assert!(
+        r.train_abp < 0.7 * base.train,
+        "T1: ABP {} vs S^+ {}",
+        r.train_abp,
+        base.train
+    );
+    assert!(
+        r.test_abp < 0.85 * base.test,
+        "T3: ABP {} vs S^+ {}",
+        r.test_abp,
+        base.test
+    );
+    assert!(dir.path().join("d10/panel-test.png").exists());
+}
+
+#[test]
+fn reconstruction_curves_and_pca_on_real_images() {
+    let g = gpu();
+    let split = fashion_split(64, 32, Some(0), Some(7));
+    // PCA against the direct computation on real images.
+    let p = Pca::fit(&split.train.values, 256, 10).unwrap();
+    assert_close(
+        "PCA on Fashion-MNIST",
+        &p.reconstruct(&split.test.values, 10).unwrap(),
+        &direct_pca(&split.train.values, 256, &split.test.values, 10),
+        1e-4,
+        1e-4,
+    );
+    let mut s = tiny_setup(6, 32);
+    s.infer_steps = 60;
+    let curves = reconstruction::Curves {
+        every: 3,
+        size: 16,
+        steps: 30,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rows = reconstruction::run(g, &s, &split, &[8], &curves, dir.path()).unwrap();
+    let r = &rows[0];
+    assert_eq!(r.curves.iter().map(|c| c.iteration).collect::<Vec<_>>(), vec![3, 6]);
+    // Another category reconstructs worse than held-out images of the trained one.
+    let last = r.curves.last().unwrap();
+    assert!(last.negative.unwrap() > last.test, "{:?}", r.curves);
+    assert!(
+        r.negative_abp.unwrap() > r.test_abp && r.negative_pca.unwrap() > r.test_pca,
+        "{r:?}"
+    );
+    assert!(r.train_pca < r.test_pca);
+    let log = std::fs::read_to_string(dir.path().join("d8/log.jsonl")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains("\"curve\"")).count(), 2);
+    assert!(dir.path().join("d8/curves.png").exists() && dir.path().join("d8/panel-negative.png").exists());
+}
+
+// ---- the command line ----
+
+fn abprop(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_abprop")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn eval_and_occlude_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    for (args, needle) in [
+        (
+            vec!["eval", "occlusion", "--settings", "P.5,Q3", "--out", &out],
+            "unknown occlusion \"Q3\"",
+        ),
+        (
+            vec!["eval", "sensing", "--data", "/no/such/data", "--out", &out],
+            "data not found: /no/such/data",
+        ),
+        (
+            vec!["eval", "reconstruction", "--category", "12", "--out", &out],
+            "--category \"12\": expected a category 0-9",
+        ),
+        (
+            vec![
+                "eval",
+                "reconstruction",
+                "--category",
+                "3",
+                "--negative",
+                "3",
+                "--out",
+                &out,
+            ],
+            "must differ",
+        ),
+        (
+            vec!["eval", "occlusion", "--size", "28", "--out", &out],
+            "side 8, 16, 32, 64 or 128",
+        ),
+        (
+            vec![
+                "train",
+                "--preset",
+                "object-quick",
+                "--occlude",
+                "P.95.1",
+                "x.png",
+                "--out",
+                &out,
+            ],
+            "unknown occlusion",
+        ),
+    ] {
+        let (ok, text) = abprop(&args);
+        assert!(!ok, "{args:?} succeeded: {text}");
+        assert!(text.contains(needle), "{args:?}: expected {needle:?} in:\n{text}");
+        assert!(!text.contains("panicked"), "{args:?} panicked:\n{text}");
+    }
+}
