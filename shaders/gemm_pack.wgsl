@@ -88,6 +88,13 @@ fn fetch(v: vec3<i32>) -> f32 {
     return src[v.x];
 }
 
+// fetch without branches: an in-bounds load of element 0 where the element is outside.
+fn fetch_sel(v: vec3<i32>, ok: bool) -> f32 {
+    let inside = ok && v.y >= p.lo.x && v.y < p.hi.x && v.z >= p.lo.y && v.z < p.hi.y;
+    let x = src[select(0, v.x, inside)];
+    return select(0.0, x, inside);
+}
+
 // One invocation per (row m, run of kc values of K): x = m, y (and z) = the run.
 @compute @workgroup_size(64)
 fn pack_a(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
@@ -145,12 +152,11 @@ fn pack_b(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) 
     var st = step_start(k_start);
     for (var k = k_start; k < k_end; k = k + 1u) {
         var v = vec4<f32>(0.0);
-        if k < p.k {
-            if ok.x { v.x = fetch(n0v + st.v); }
-            if ok.y { v.y = fetch(n1v + st.v); }
-            if ok.z { v.z = fetch(n2v + st.v); }
-            if ok.w { v.w = fetch(n3v + st.v); }
-        }
+        let kin = k < p.k;
+        v.x = fetch_sel(n0v + st.v, kin && ok.x);
+        v.y = fetch_sel(n1v + st.v, kin && ok.y);
+        v.z = fetch_sel(n2v + st.v, kin && ok.z);
+        v.w = fetch_sel(n3v + st.v, kin && ok.w);
         dst[o + (k << p.pn4_log2)] = v;
         st = step_next(st);
     }

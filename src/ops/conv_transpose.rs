@@ -458,7 +458,7 @@ pub fn backward_weights_with(
 pub mod cpu {
     use super::ConvShape;
 
-    /// Calls f(b, ci, iy, ix, co, ky, kx, x index, w index, y index) for every contributing term.
+    /// Calls f(x index, w index, y index) for every term x[..] * w[..] of an output y[..].
     fn each(s: &ConvShape, mut f: impl FnMut(usize, usize, usize)) {
         let (ho, wo) = (s.h_out() as isize, s.w_out() as isize);
         for b in 0..s.batch {
