@@ -563,3 +563,42 @@ fn eval_and_occlude_give_clear_errors() {
         assert!(!text.contains("panicked"), "{args:?} panicked:\n{text}");
     }
 }
+
+#[test]
+fn train_occlude_learns_from_the_visible_pixels_and_reports_t1() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("net.json");
+    std::fs::write(&spec, quick_net(10, 16).unwrap().to_json()).unwrap();
+    let data = fashion().join("train-images-idx3-ubyte.gz");
+    let out = dir.path().join("run");
+    let args = [
+        "train",
+        "--spec",
+        spec.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "--resize",
+        "--limit",
+        "16",
+        "--batch",
+        "8",
+        "--iterations",
+        "3",
+        "--langevin-steps",
+        "3",
+        "--occlude",
+        "M30",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, text) = abprop(&args);
+    assert!(ok, "{text}");
+    assert!(text.contains("M30: recovery error of the occluded pixels"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("recovery.json")).unwrap()).unwrap();
+    // 30/64 of 16 is 7.5, rounded to 8: 64 of 256 pixels.
+    assert_eq!(r["coverage"].as_f64().unwrap(), 0.25);
+    assert_eq!(r["examples"].as_u64().unwrap(), 16);
+    let e = r["recovery_error"].as_f64().unwrap();
+    assert!(e.is_finite() && e > 0.0 && e < 1.0, "{r}");
+    assert!(out.join("panel-train.png").exists() && out.join("checkpoint.safetensors").exists());
+}

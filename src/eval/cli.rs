@@ -218,9 +218,9 @@ fn header(title: &str, about: &str, s: &Setup, gpu: &Gpu, extra: &str) -> String
         Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
     };
     format!(
-        "# {title}\n\nData: {about}, resized to {size}x{size}.\n\nNetwork: {net:?}; {it} iterations, batch {b}, L = {l}, D = {dl}, s = {sg}, learning rate {lr}; test images: Z inferred from N(0, I) by {is} Langevin steps of {id}.{extra}\n\nAdapter: {dev}.\n\nErrors: mean absolute per-pixel difference relative to the range of the pixel values.\n\n",
+        "# {title}\n\nData: {about}, resized to {size}x{size}.\n\nNetwork: {net}; {it} iterations, batch {b}, L = {l}, D = {dl}, s = {sg}, learning rate {lr}; test images: Z inferred from N(0, I) by {is} Langevin steps of {id}.{extra}\n\nAdapter: {dev}.\n\nErrors: mean absolute per-pixel difference relative to the range of the pixel values.\n\n",
         size = s.size,
-        net = s.net,
+        net = super::describe(s.net, s.size),
         it = h.iterations,
         b = h.batch,
         l = h.langevin_steps,

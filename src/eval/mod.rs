@@ -61,6 +61,30 @@ pub fn network(net: Net, d: usize, size: usize) -> Result<Spec> {
     }
 }
 
+/// The network in words, e.g. "quick: fc d -> 4x4x64, k5 s2 transposed convolutions 32-16-1".
+pub fn describe(net: Net, size: usize) -> String {
+    let Ok(spec) = network(net, 1, size) else {
+        return format!("{net:?}");
+    };
+    let mut head = String::new();
+    let mut convs = Vec::new();
+    for l in &spec.layers {
+        match l {
+            Layer::Reshape { shape } => head = format!("{}x{}x{}", shape[1], shape[2], shape[0]),
+            Layer::ConvTranspose2d { channels, .. } => convs.push(channels.to_string()),
+            _ => {}
+        }
+    }
+    let name = match net {
+        Net::Quick => "quick",
+        Net::Paper => "the paper's object network",
+    };
+    format!(
+        "{name}: fc d -> {head}, k5 s2 transposed convolutions {} to {size}x{size}, batch norm and leaky ReLU",
+        convs.join("-")
+    )
+}
+
 /// A small generator like the object-quick preset: fc d -> 4x4 x C, then k5 s2 transposed
 /// convolutions halving the channels (C/2, C/4, ..., then 1) up to `size` (4 * 2^k), with
 /// batch norm and leaky ReLU between them and tanh at the bottom. C = 64 for 32x32.

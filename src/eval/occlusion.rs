@@ -70,7 +70,7 @@ pub fn training_recovery(t: &Trainer, original: &Dataset, m: &[f32], dir: &Path,
     let e = recovery_error(orig, &rec, Some(m));
     let e_mean = recovery_error(orig, &filled, Some(m));
     let [_, h, w] = original.shape;
-    if original.shape[0] == 1 {
+    if original.shape[0] == 1 && h > 1 {
         let k = panel.min(n);
         report::panel(
             &dir.join("panel-train.png"),
