@@ -11,7 +11,13 @@ use std::path::Path;
 fn main() -> anyhow::Result<()> {
     let gpu = Gpu::new()?;
     let p = preset("texture-quick")?;
-    let opts = LoadOptions { shape: p.spec.output()?, resize: true, resample: false, rate: 11025, limit: None };
+    let opts = LoadOptions {
+        shape: p.spec.output()?,
+        resize: true,
+        resample: false,
+        rate: 11025,
+        limit: None,
+    };
     let data = data::load(Path::new("assets/brick.png"), &opts)?;
 
     let mut hyper = p.hyper.clone();

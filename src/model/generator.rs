@@ -112,7 +112,9 @@ pub(crate) fn param_shapes(k: &Kind) -> Vec<(&'static str, Vec<usize>)> {
         Kind::Dense(s) => vec![("weight", vec![s.d_out, s.d_in]), ("bias", vec![s.d_out])],
         // PyTorch's ConvTranspose2d [in, out, kh, kw] and ConvTranspose1d [in, out, k] (2-D kernels
         // are square, so kh = 1 < kw only in 1-D).
-        Kind::Conv(s) if s.kh == 1 && s.kw > 1 => vec![("weight", vec![s.c_in, s.c_out, s.kw]), ("bias", vec![s.c_out])],
+        Kind::Conv(s) if s.kh == 1 && s.kw > 1 => {
+            vec![("weight", vec![s.c_in, s.c_out, s.kw]), ("bias", vec![s.c_out])]
+        }
         Kind::Conv(s) => vec![("weight", vec![s.c_in, s.c_out, s.kh, s.kw]), ("bias", vec![s.c_out])],
         Kind::Bn(s, _) => vec![("weight", vec![s.channels]), ("bias", vec![s.channels])],
         _ => vec![],
