@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
-B=target/release/abprop
+B="${CARGO_TARGET_DIR:-target}/release/abprop"
 G=docs/gallery
 R=runs/gallery
 mkdir -p "$G" "$R"
