@@ -95,9 +95,11 @@ pub fn lines(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[S
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
                 .map_err(|e| err(&e))?;
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                .map_err(|e| err(&e))?;
+            if s.points.len() <= 25 {
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                    .map_err(|e| err(&e))?;
+            }
         }
         // Text: tick values, axis labels, title, legend.
         let s = 2;
