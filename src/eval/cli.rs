@@ -370,7 +370,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             );
             md += &reconstruction::table(&rows);
             md += &format!(
-                "\nABP train: f(Z_i; W) with the Z_i learned in training; test and negative: Z inferred from N(0, I) with W fixed. PCA: eigenvectors of the training images, images projected on the first d.\n\nIn each folder d<d>: curves.png (train blue, test green, negative red: errors of {} images of each kind, Z inferred by {} Langevin steps, every {} iterations), panel-test.png and panel-negative.png (rows: original, ABP, PCA), log.jsonl.\n",
+                "\nABP: Z of every image (training, test, negative) inferred from N(0, I) with W fixed (results.json also has the training error with the Z_i learned in training, train_abp_learned_z). PCA: eigenvectors of the training images, images projected on the first d.\n\nIn each folder d<d>: curves.png (train blue, test green, negative red: errors of {} images of each kind, Z inferred by {} Langevin steps, every {} iterations), panel-test.png and panel-negative.png (rows: original, ABP, PCA), log.jsonl.\n",
                 curves.size, curves.steps, curves.every
             );
             let json = serde_json::json!({

@@ -41,8 +41,10 @@ pub struct CurvePoint {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ReconRow {
     pub d: usize,
-    /// ABP on the training images: f(Z_i) with the Z_i learned with W.
+    /// ABP on the training images, Z inferred from N(0, I) with W fixed as for test images.
     pub train_abp: f64,
+    /// ABP on the training images with the Z_i learned with W (the persistent chains).
+    pub train_abp_learned_z: f64,
     /// ABP on test images, Z inferred from N(0, I) with W fixed.
     pub test_abp: f64,
     pub negative_abp: Option<f64>,
@@ -53,7 +55,7 @@ pub struct ReconRow {
     pub test_abp_mse: f64,
     pub test_pca_mse: f64,
     pub train_seconds: f64,
-    pub test_seconds: f64,
+    pub infer_seconds: f64,
     pub curves: Vec<CurvePoint>,
 }
 
@@ -148,25 +150,29 @@ pub fn run(
         let params = t.gen.read_params(gpu)?;
         let opts = setup.infer(setup.hyper.sigma);
         setup.say(&format!(
-            "d = {d}: inferring Z of {} test images ({} Langevin steps of {})",
+            "d = {d}: inferring Z of {} training, {} test and {} negative images ({} Langevin steps of {})",
+            train_data.len(),
             test.len(),
+            split.negative.as_ref().map_or(0, |n| n.len()),
             opts.steps,
             opts.delta
         ));
         let start = std::time::Instant::now();
+        let rtr = reconstruct(gpu, &spec, &params, &train_data, &Observation::Full, &opts)?;
         let rt = reconstruct(gpu, &spec, &params, test, &Observation::Full, &opts)?;
         let rn = split
             .negative
             .as_ref()
             .map(|n| reconstruct(gpu, &spec, &params, n, &Observation::Full, &opts))
             .transpose()?;
-        let test_seconds = start.elapsed().as_secs_f64();
+        let infer_seconds = start.elapsed().as_secs_f64();
         let (pca_train, _, _) = pca_errors(&pca, &train_data, d)?;
         let (pca_test, pca_test_mse, pca_rt) = pca_errors(&pca, test, d)?;
         let pca_neg = split.negative.as_ref().map(|n| pca_errors(&pca, n, d)).transpose()?;
         let row = ReconRow {
             d,
-            train_abp: recovery_error(&train_data.values, &rec, None),
+            train_abp: recovery_error(&train_data.values, &rtr.outputs, None),
+            train_abp_learned_z: recovery_error(&train_data.values, &rec, None),
             test_abp: recovery_error(&test.values, &rt.outputs, None),
             negative_abp: split
                 .negative
@@ -179,7 +185,7 @@ pub fn run(
             test_abp_mse: mse(&test.values, &rt.outputs),
             test_pca_mse: pca_test_mse,
             train_seconds: trained.seconds,
-            test_seconds,
+            infer_seconds,
             curves: points,
         };
         if c == 1 {
