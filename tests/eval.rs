@@ -406,7 +406,8 @@ fn fashion_mnist_split_and_categories() {
 fn short_occlusion_run_beats_the_mean_image() {
     let g = gpu();
     let split = fashion_split(64, 32, None, None);
-    let s = tiny_setup(25, 32);
+    let mut s = tiny_setup(20, 32);
+    s.infer_steps = 60;
     let dir = tempfile::tempdir().unwrap();
     let rows = occlusion::run(g, &s, &split, &[Occlusion::parse("P.5").unwrap()], dir.path()).unwrap();
     let r = &rows[0];
@@ -443,7 +444,8 @@ fn short_occlusion_run_beats_the_mean_image() {
 fn short_sensing_run_beats_the_pseudo_inverse() {
     let g = gpu();
     let split = fashion_split(64, 32, None, None);
-    let s = tiny_setup(25, 32);
+    let mut s = tiny_setup(20, 32);
+    s.infer_steps = 60;
     let dir = tempfile::tempdir().unwrap();
     let (rows, base) = sensing::run(g, &s, &split, 64, &[10], dir.path()).unwrap();
     let r = &rows[0];
