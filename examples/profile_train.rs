@@ -29,7 +29,10 @@ fn main() -> anyhow::Result<()> {
     };
     let t = Trainer::new(&gpu, &p.spec, &hyper, &data, &Observation::Full, None)?;
     let timer = Timer::new(&gpu);
-    for (what, seq) in [("one Langevin step", t.infer_seq(0)), ("one learning step", t.learn_seq(0))] {
+    for (what, seq) in [
+        ("one Langevin step", t.infer_seq(0)),
+        ("one learning step", t.learn_seq(0)),
+    ] {
         let mut by: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
         let mut total = 0.0;
         for d in &seq {
@@ -40,11 +43,21 @@ fn main() -> anyhow::Result<()> {
             e.2 += 1;
             total += s;
         }
-        println!("{name} batch {}: {what}: {:.2} ms in {} dispatches", hyper.batch, total * 1e3, seq.len());
+        println!(
+            "{name} batch {}: {what}: {:.2} ms in {} dispatches",
+            hyper.batch,
+            total * 1e3,
+            seq.len()
+        );
         let mut rows: Vec<_> = by.into_iter().collect();
         rows.sort_by(|a, b| b.1 .0.partial_cmp(&a.1 .0).unwrap());
         for (k, (s, f, n)) in rows {
-            println!("  {:>8.2} ms {:>5.1}% {:>7.1} GFLOP/s  x{n:<3} {k}", s * 1e3, 100.0 * s / total, f / s * 1e-9);
+            println!(
+                "  {:>8.2} ms {:>5.1}% {:>7.1} GFLOP/s  x{n:<3} {k}",
+                s * 1e3,
+                100.0 * s / total,
+                f / s * 1e-9
+            );
         }
     }
     Ok(())
