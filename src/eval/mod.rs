@@ -38,8 +38,8 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Net {
-    /// A small network ([`quick_net`]): fc d -> 4x4xC, k5 s2 transposed convolutions halving
-    /// the channels down to 1, leaky ReLU.
+    /// A small network: fc d -> 4x4xC, k5 s2 transposed convolutions halving the channels
+    /// down to 1, leaky ReLU (C = 64 for 32x32).
     Quick,
     /// The paper's object network (section 5.3) with one output channel, 64x64 only.
     Paper,
