@@ -78,3 +78,18 @@ fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     out[c] = acc;
 }
+
+// For inner == 1 (a sum over the batch of [outer, channels], e.g. a dense layer's bias
+// gradient): one invocation per channel adds its column in order; neighbouring invocations
+// read neighbouring addresses.
+@compute @workgroup_size(256)
+fn columns(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let c = flat_group(wg, nwg) * 256u + li;
+    if c >= p.channels { return; }
+    var acc = 0.0;
+    for (var o = 0u; o < p.outer; o = o + 1u) {
+        acc = combine(acc, load(x[o * p.channels + c]));
+    }
+    out[c] = acc;
+}

@@ -14,6 +14,8 @@ fn channel_sum_matches_cpu_for_many_shapes() {
         (2, 64, 1000),
         (3, 2, 40000),
         (1, 1, 70001),
+        (64, 8192, 1),
+        (7, 300, 1),
     ] {
         let n = outer * channels * inner;
         let x = uniform(&mut r, n, -1.0, 1.0);

@@ -27,6 +27,18 @@ fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner:
         let n = (outer * channels * inner) as f64;
         d.with_cost(n, n * 4.0)
     };
+    if inner == 1 && outer <= 4096 && channels >= 256 {
+        let params = Params::new().u(outer).u(channels).u(1).u(1).u(outer);
+        let d = gpu.dispatch(
+            "reduce",
+            "columns",
+            &c,
+            Some(&params),
+            &[&x.buffer, &out.buffer],
+            grid((channels as u32).div_ceil(256)),
+        )?;
+        return Ok(Op::new(vec![cost(d)]));
+    }
     if chunks == 1 {
         let params = Params::new().u(outer).u(channels).u(inner).u(1).u(per_chunk);
         let d = gpu.dispatch(
