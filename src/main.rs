@@ -125,6 +125,10 @@ struct TrainArgs {
     /// fraction) or M20, M30 (one square per image); one mask per image, drawn from --seed.
     #[arg(long, value_name = "SPEC")]
     occlude: Option<String>,
+    /// With --occlude: test images, occluded the same way, whose Z is inferred from the visible
+    /// pixels after training (300 Langevin steps of 0.05) to report their recovery error (T3).
+    #[arg(long, value_name = "PATH", requires = "occlude")]
+    test_data: Option<PathBuf>,
     #[command(flatten)]
     hp: Hyperparams,
 }
@@ -379,8 +383,15 @@ fn train(a: TrainArgs) -> Result<()> {
         snapshot_every: a.snapshot_every,
         progress: std::io::stderr().is_terminal(),
     })?;
-    if let (Some((_, m)), Some(o)) = (&occluded, &a.occlude) {
-        abprop::eval::occlusion::report_training(&t, &data, m, o, &out)?;
+    if let (Some((observed, m)), Some(o)) = (&occluded, &a.occlude) {
+        let test = match &a.test_data {
+            Some(p) => Some(data::load(
+                p,
+                &LoadOptions { shape: data.shape, resize: a.resize, resample: false, rate: 11025, limit: a.limit },
+            )?),
+            None => None,
+        };
+        abprop::eval::occlusion::report_training(&gpu, &t, &data, observed, m, o, test.as_ref(), &out)?;
     }
     eprintln!(
         "abprop: done; final mean squared error {:.5}; checkpoint {}",

@@ -262,17 +262,56 @@ pub fn occlude_training(data: &Dataset, spec: &str, seed: u64) -> Result<(Datase
 }
 
 /// `abprop train --occlude SPEC`, after training: T1 (the recovery error of the occluded
-/// pixels, next to the mean image's) to `recovery.json` and `panel-train.png` in `dir`, and a
-/// line on stderr.
-pub fn report_training(t: &Trainer, original: &Dataset, m: &[f32], spec: &str, dir: &Path) -> Result<()> {
+/// pixels, next to the mean image's) and, given `test` images, T3 (the test images occluded
+/// the same way, their Z inferred from the visible pixels with the learned W, and the recovery
+/// error on their occluded pixels) to `recovery.json`, `panel-train.png` and `panel-test.png`
+/// in `dir`, and a line on stderr.
+#[allow(clippy::too_many_arguments)]
+pub fn report_training(
+    gpu: &Gpu,
+    t: &Trainer,
+    original: &Dataset,
+    observed: &Dataset,
+    m: &[f32],
+    spec: &str,
+    test: Option<&Dataset>,
+    dir: &Path,
+) -> Result<()> {
     let (e, e_mean) = training_recovery(t, original, m, dir, 10)?;
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "occlusion": spec,
         "examples": t.n,
         "coverage": masks::coverage(&m[..t.n * original.per_example()]),
         "recovery_error": e,
         "mean_image_recovery_error": e_mean,
     });
+    if let Some(test) = test {
+        let [_, h, w] = test.shape;
+        let per = test.per_example();
+        let (test_obs, tm) = occlude(test, &Occlusion::parse(spec)?, mask_seeds(t.hyper.seed).1)?;
+        let params = t.gen.read_params(gpu)?;
+        let o = crate::abp::reconstruct::ReconstructOptions { sigma: t.hyper.sigma, ..Default::default() };
+        let r = reconstruct(gpu, &t.spec, &params, &test_obs, &Observation::Mask(tm.clone()), &o)?;
+        let mean = mean_image(&observed.values[..t.n * per], Some(&m[..t.n * per]), per);
+        let filled = fill(&test_obs.values, &tm, &mean);
+        let t3 = recovery_error(&test.values, &r.outputs, Some(&tm));
+        let t3_mean = recovery_error(&test.values, &filled, Some(&tm));
+        let rows = [
+            Row { values: &test.values, masks: None },
+            Row { values: &test.values, masks: Some(&tm) },
+            Row { values: &r.outputs, masks: None },
+            Row { values: &filled, masks: None },
+        ];
+        report::panel(&dir.join("panel-test.png"), &rows, test.len().min(10), h, w)?;
+        json["test_examples"] = test.len().into();
+        json["test_recovery_error"] = t3.into();
+        json["test_mean_image_recovery_error"] = t3_mean.into();
+        eprintln!(
+            "abprop: {spec}: test images ({}): recovery error of the occluded pixels {t3:.4} (mean image: {t3_mean:.4}); {}",
+            test.len(),
+            dir.join("panel-test.png").display()
+        );
+    }
     crate::io::checkpoint::write_atomic(
         &dir.join("recovery.json"),
         serde_json::to_string_pretty(&json)?.as_bytes(),
