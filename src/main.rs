@@ -387,7 +387,13 @@ fn train(a: TrainArgs) -> Result<()> {
         let test = match &a.test_data {
             Some(p) => Some(data::load(
                 p,
-                &LoadOptions { shape: data.shape, resize: a.resize, resample: false, rate: 11025, limit: a.limit },
+                &LoadOptions {
+                    shape: data.shape,
+                    resize: a.resize,
+                    resample: false,
+                    rate: 11025,
+                    limit: a.limit,
+                },
             )?),
             None => None,
         };

@@ -290,17 +290,32 @@ pub fn report_training(
         let per = test.per_example();
         let (test_obs, tm) = occlude(test, &Occlusion::parse(spec)?, mask_seeds(t.hyper.seed).1)?;
         let params = t.gen.read_params(gpu)?;
-        let o = crate::abp::reconstruct::ReconstructOptions { sigma: t.hyper.sigma, ..Default::default() };
+        let o = crate::abp::reconstruct::ReconstructOptions {
+            sigma: t.hyper.sigma,
+            ..Default::default()
+        };
         let r = reconstruct(gpu, &t.spec, &params, &test_obs, &Observation::Mask(tm.clone()), &o)?;
         let mean = mean_image(&observed.values[..t.n * per], Some(&m[..t.n * per]), per);
         let filled = fill(&test_obs.values, &tm, &mean);
         let t3 = recovery_error(&test.values, &r.outputs, Some(&tm));
         let t3_mean = recovery_error(&test.values, &filled, Some(&tm));
         let rows = [
-            Row { values: &test.values, masks: None },
-            Row { values: &test.values, masks: Some(&tm) },
-            Row { values: &r.outputs, masks: None },
-            Row { values: &filled, masks: None },
+            Row {
+                values: &test.values,
+                masks: None,
+            },
+            Row {
+                values: &test.values,
+                masks: Some(&tm),
+            },
+            Row {
+                values: &r.outputs,
+                masks: None,
+            },
+            Row {
+                values: &filled,
+                masks: None,
+            },
         ];
         report::panel(&dir.join("panel-test.png"), &rows, test.len().min(10), h, w)?;
         json["test_examples"] = test.len().into();
