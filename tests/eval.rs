@@ -572,6 +572,7 @@ fn train_occlude_learns_from_the_visible_pixels_and_reports_t1() {
     let spec = dir.path().join("net.json");
     std::fs::write(&spec, quick_net(10, 16).unwrap().to_json()).unwrap();
     let data = fashion().join("train-images-idx3-ubyte.gz");
+    let test = fashion().join("t10k-images-idx3-ubyte.gz");
     let out = dir.path().join("run");
     let args = [
         "train",
@@ -589,6 +590,8 @@ fn train_occlude_learns_from_the_visible_pixels_and_reports_t1() {
         "3",
         "--occlude",
         "M30",
+        "--test-data",
+        test.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ];
@@ -603,4 +606,9 @@ fn train_occlude_learns_from_the_visible_pixels_and_reports_t1() {
     let e = r["recovery_error"].as_f64().unwrap();
     assert!(e.is_finite() && e > 0.0 && e < 1.0, "{r}");
     assert!(out.join("panel-train.png").exists() && out.join("checkpoint.safetensors").exists());
+    // T3 on as many test images (--limit applies to both).
+    assert_eq!(r["test_examples"].as_u64().unwrap(), 16);
+    let t3 = r["test_recovery_error"].as_f64().unwrap();
+    assert!(t3.is_finite() && t3 > 0.0 && t3 < 1.0, "{r}");
+    assert!(out.join("panel-test.png").exists());
 }
