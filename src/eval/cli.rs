@@ -238,6 +238,16 @@ fn out_dir(c: &Common, name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new("runs").join("eval").join(name))
 }
 
+/// The latent dimensions of a sweep: those given, or the paper's (20, 60, 100) or the quick
+/// settings' (10, 20, 40).
+fn latent_dims(dims: Option<Vec<usize>>, paper: bool) -> Result<Vec<usize>> {
+    let dims = dims.unwrap_or_else(|| if paper { vec![20, 60, 100] } else { vec![10, 20, 40] });
+    if dims.is_empty() || dims.contains(&0) {
+        bail!("--dims: give positive latent dimensions");
+    }
+    Ok(dims)
+}
+
 pub fn run(a: EvalArgs) -> Result<()> {
     match a.experiment {
         Experiment::Occlusion { common, settings, d } => {
@@ -273,16 +283,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         Experiment::Sensing { common, k, dims } => {
             let s = setup(&common, None)?;
-            let dims = dims.unwrap_or_else(|| {
-                if common.paper {
-                    vec![20, 60, 100]
-                } else {
-                    vec![10, 20, 40]
-                }
-            });
-            if dims.is_empty() || dims.contains(&0) {
-                bail!("--dims: give positive latent dimensions");
-            }
+            let dims = latent_dims(dims, common.paper)?;
             super::network(s.net, dims[0], s.size)?;
             let k = k.unwrap_or(if common.paper { 1000 } else { s.size * s.size / 4 });
             let cat = parse_category(common.category.as_deref().unwrap_or("all"), "--category")?;
@@ -327,16 +328,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             curve_steps,
         } => {
             let s = setup(&common, None)?;
-            let dims = dims.unwrap_or_else(|| {
-                if common.paper {
-                    vec![20, 60, 100]
-                } else {
-                    vec![10, 20, 40]
-                }
-            });
-            if dims.is_empty() || dims.contains(&0) {
-                bail!("--dims: give positive latent dimensions");
-            }
+            let dims = latent_dims(dims, common.paper)?;
             super::network(s.net, dims[0], s.size)?;
             let cat = parse_category(common.category.as_deref().unwrap_or("0"), "--category")?;
             let neg = parse_category(&negative, "--negative")?;
