@@ -36,8 +36,10 @@ pub struct Generator {
     /// Batch-norm statistics per layer (None for other layers).
     stats: Vec<Option<Tensor>>,
     forward: Vec<Op>,
-    to_latent: Vec<Op>,
-    to_weights: Vec<Op>,
+    /// Every backward op, once; the two sequences below index into it.
+    backward: Vec<Op>,
+    to_latent: Vec<usize>,
+    to_weights: Vec<usize>,
 }
 
 /// The layer kinds with parameters and how their shapes map to the ops' shapes.
@@ -201,6 +203,7 @@ impl Generator {
             io,
             stats,
             forward: Vec::new(),
+            backward: Vec::new(),
             to_latent: Vec::new(),
             to_weights: Vec::new(),
         };
@@ -241,7 +244,9 @@ impl Generator {
             let (a, o) = (&self.acts[ai], &self.acts[oi]);
             let (gi, go) = (&self.grads[ai], &self.grads[oi]);
             let p = &self.params[first_param[i]..];
-            // Back-propagation to the input (both sequences) and to the weights (learning).
+            // Each backward op is built once; the two sequences list the ones they need.
+            // Back-propagation to Z needs every input gradient; learning needs the weight
+            // gradients and every input gradient except the one w.r.t. Z.
             let (to_input, to_w) = match k {
                 Kind::Dense(s) => (
                     Some(dense::backward_input(gpu, s, go, &p[0].value, gi)?),
@@ -252,30 +257,26 @@ impl Generator {
                     Some(conv_transpose::backward_weights(gpu, s, a, go, &p[0].grad, &p[1].grad)?),
                 ),
                 Kind::Bn(s, _) => {
+                    // One op computes the input and the parameter gradients: both sequences use it.
                     let st = self.stats[i].as_ref().unwrap();
-                    let bn = |gpu| batch_norm::backward(gpu, s, a, &p[0].value, st, go, gi, &p[0].grad, &p[1].grad);
-                    // One op computes both; the learning sequence gets its own copy.
-                    self.to_latent.push(bn(gpu)?);
-                    self.to_weights.push(bn(gpu)?);
+                    let bn = batch_norm::backward(gpu, s, a, &p[0].value, st, go, gi, &p[0].grad, &p[1].grad)?;
+                    self.backward.push(bn);
+                    self.to_latent.push(self.backward.len() - 1);
+                    self.to_weights.push(self.backward.len() - 1);
                     continue;
                 }
                 Kind::Act(act) => (Some(Op::from(activation::backward(gpu, *act, o, go, gi)?)), None),
                 Kind::Reshape => continue,
             };
             if let Some(w) = to_w {
-                self.to_weights.push(w);
+                self.backward.push(w);
+                self.to_weights.push(self.backward.len() - 1);
             }
             if let Some(x) = to_input {
-                self.to_latent.push(x);
-                // Learning needs no gradient w.r.t. Z.
+                self.backward.push(x);
+                self.to_latent.push(self.backward.len() - 1);
                 if ai != 0 {
-                    let again = match k {
-                        Kind::Dense(s) => dense::backward_input(gpu, s, go, &p[0].value, gi)?,
-                        Kind::Conv(s) => conv_transpose::backward_input(gpu, s, go, &p[0].value, gi)?,
-                        Kind::Act(act) => Op::from(activation::backward(gpu, *act, o, go, gi)?),
-                        _ => unreachable!(),
-                    };
-                    self.to_weights.push(again);
+                    self.to_weights.push(self.backward.len() - 1);
                 }
             }
         }
@@ -321,11 +322,17 @@ impl Generator {
     }
     /// Back-propagation of `output_grad` to `latent_grad` (the inferential back-propagation).
     pub fn to_latent_seq(&self) -> Vec<&Dispatch> {
-        self.to_latent.iter().flat_map(|o| o.dispatches.iter()).collect()
+        self.to_latent
+            .iter()
+            .flat_map(|&k| self.backward[k].dispatches.iter())
+            .collect()
     }
     /// Back-propagation of `output_grad` to every parameter's `grad` (the learning back-propagation).
     pub fn to_weights_seq(&self) -> Vec<&Dispatch> {
-        self.to_weights.iter().flat_map(|o| o.dispatches.iter()).collect()
+        self.to_weights
+            .iter()
+            .flat_map(|&k| self.backward[k].dispatches.iter())
+            .collect()
     }
 
     /// Reads the parameters back (for checkpoints).
