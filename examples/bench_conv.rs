@@ -55,14 +55,28 @@ fn main() -> anyhow::Result<()> {
         }
     }
     if what == "sgemm" || what == "all" {
-        let n = 1024;
-        let a = gpu.upload("a", &[n * n], &vec![1.0f32; n * n])?;
-        let c = gpu.zeros("c", &[n * n])?;
+        // SHAPE=m,n,k (default 1024,1024,1024)
+        let dims: Vec<usize> = std::env::var("SHAPE")
+            .unwrap_or("1024,1024,1024".into())
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let (m, n, kk) = (dims[0], dims[1], dims[2]);
+        let a = gpu.upload("a", &[m * kk], &vec![1.0f32; m * kk])?;
+        let bm = gpu.upload("b", &[kk * n], &vec![1.0f32; kk * n])?;
+        let c = gpu.zeros("c", &[m * n])?;
         for &k in &kernels {
-            let op = gemm::sgemm_with(&gpu, k, &a, &a, &c, n, n, n)?;
+            let op = gemm::sgemm_with(&gpu, k, &a, &bm, &c, m, n, kk)?;
             let (t, cpu) = time2(&gpu, &op.seq(), reps);
+            let gm: Vec<_> = op.dispatches.iter().filter(|d| d.name.contains("gemm_64")).collect();
+            let (tg, _) = time2(&gpu, &gm, reps);
             println!(
-                "sgemm {n}^3 {k:?}: {:.1} ms, {:.1} GFLOP/s; {:.1} GFLOP per CPU-second",
+                "  multiply alone {:.2} ms, {:.1} GFLOP/s",
+                tg * 1e3,
+                op.flops() / tg * 1e-9
+            );
+            println!(
+                "sgemm {m}x{n}x{kk} {k:?}: {:.1} ms, {:.1} GFLOP/s; {:.1} GFLOP per CPU-second",
                 t * 1e3,
                 op.flops() / t * 1e-9,
                 op.flops() / cpu * 1e-9
@@ -79,6 +93,8 @@ fn main() -> anyhow::Result<()> {
             ("obj3 b64", ConvShape::conv2d(64, 128, 64, 16, 16, 5, 2, 2, 1)),
             ("snd1 b8", ConvShape::conv1d(8, 256, 128, 60, 25, 10, 8, 1)),
             ("snd2 b8", ConvShape::conv1d(8, 128, 64, 600, 25, 10, 8, 1)),
+            ("sndL2 b1", ConvShape::conv1d(1, 256, 128, 60, 25, 10, 8, 1)),
+            ("sndL3 b1", ConvShape::conv1d(1, 128, 64, 600, 25, 10, 8, 1)),
         ];
         let filter = std::env::var("LAYER").ok();
         for (name, s) in layers {
@@ -128,8 +144,14 @@ fn main() -> anyhow::Result<()> {
                     );
                     if std::env::var("DETAIL").is_ok() {
                         for d in &op.dispatches {
-                            let (_, c) = time2(&gpu, &[d], reps);
-                            println!("    {:40} {:6.2} CPU-ms {:?}", d.name, c * 1e3, d.groups);
+                            let (t, c) = time2(&gpu, &[d], reps);
+                            println!(
+                                "    {:40} {:6.3} ms {:6.2} CPU-ms {:?}",
+                                d.name,
+                                t * 1e3,
+                                c * 1e3,
+                                d.groups
+                            );
                         }
                     }
                 }

@@ -46,6 +46,7 @@ struct Cols {
     part: vec4<u32>,
     ok: vec4<bool>,
     bias: vec4<f32>,
+    run: bool, // all four inside C and at consecutive addresses
 }
 
 fn cols_at(col: u32) -> Cols {
@@ -59,6 +60,7 @@ fn cols_at(col: u32) -> Cols {
             c.bias[i] = bias[n];
         }
     }
+    c.run = all(c.ok) && all(c.part == vec4<u32>(c.part.x) + vec4<u32>(0u, 1u, 2u, 3u));
     return c;
 }
 
@@ -68,6 +70,16 @@ fn store_row(row: u32, c: Cols, v: vec4<f32>) {
         return;
     }
     let base = p.c_off + row * p.c_sm;
+    let idx0 = base + c.part.x;
+    if c.run && (idx0 & 3u) == 0u {
+        // Four consecutive, aligned floats: one vec4 store (row-major C, dw, dx).
+        var x = v + c.bias;
+        if p.accumulate != 0u {
+            x = x + c_out[idx0 >> 2u];
+        }
+        c_out[idx0 >> 2u] = x;
+        return;
+    }
     for (var i = 0u; i < 4u; i = i + 1u) {
         if c.ok[i] {
             let idx = base + c.part[i];

@@ -12,8 +12,12 @@
 // so the kernel maximises the multiply-adds per loaded float. Requires a subgroup size of 8.
 // A workgroup is one subgroup and one tile; consecutive tiles share the B panel (same nt).
 // PACKED: C goes to the packed-tile layout (vec4 stores, no epilogue work).
+// DIRECT: C is a row-major block whose tiles map to aligned, contiguous rows (the host checks
+// this; no bias, no accumulation): tiles wholly inside C are stored from registers like PACKED,
+// with a row stride; the tiles on the edges go through the general epilogue.
 
 override PACKED: bool = false;
+override DIRECT: bool = false;
 
 var<workgroup> out1: array<vec4<f32>, 512>;
 @compute @workgroup_size(8)
@@ -429,6 +433,76 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     c_out[cb + 488u] = c61_0;
     c_out[cb + 496u] = c62_0;
     c_out[cb + 504u] = c63_0;
+    return;
+  }
+  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * 32u <= p.n {
+    let col = nt * 32u;
+    let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;
+    let rs = p.c_sm / 4u;
+    c_out[cb + 0u * rs + 0u] = c0_0;
+    c_out[cb + 1u * rs + 0u] = c1_0;
+    c_out[cb + 2u * rs + 0u] = c2_0;
+    c_out[cb + 3u * rs + 0u] = c3_0;
+    c_out[cb + 4u * rs + 0u] = c4_0;
+    c_out[cb + 5u * rs + 0u] = c5_0;
+    c_out[cb + 6u * rs + 0u] = c6_0;
+    c_out[cb + 7u * rs + 0u] = c7_0;
+    c_out[cb + 8u * rs + 0u] = c8_0;
+    c_out[cb + 9u * rs + 0u] = c9_0;
+    c_out[cb + 10u * rs + 0u] = c10_0;
+    c_out[cb + 11u * rs + 0u] = c11_0;
+    c_out[cb + 12u * rs + 0u] = c12_0;
+    c_out[cb + 13u * rs + 0u] = c13_0;
+    c_out[cb + 14u * rs + 0u] = c14_0;
+    c_out[cb + 15u * rs + 0u] = c15_0;
+    c_out[cb + 16u * rs + 0u] = c16_0;
+    c_out[cb + 17u * rs + 0u] = c17_0;
+    c_out[cb + 18u * rs + 0u] = c18_0;
+    c_out[cb + 19u * rs + 0u] = c19_0;
+    c_out[cb + 20u * rs + 0u] = c20_0;
+    c_out[cb + 21u * rs + 0u] = c21_0;
+    c_out[cb + 22u * rs + 0u] = c22_0;
+    c_out[cb + 23u * rs + 0u] = c23_0;
+    c_out[cb + 24u * rs + 0u] = c24_0;
+    c_out[cb + 25u * rs + 0u] = c25_0;
+    c_out[cb + 26u * rs + 0u] = c26_0;
+    c_out[cb + 27u * rs + 0u] = c27_0;
+    c_out[cb + 28u * rs + 0u] = c28_0;
+    c_out[cb + 29u * rs + 0u] = c29_0;
+    c_out[cb + 30u * rs + 0u] = c30_0;
+    c_out[cb + 31u * rs + 0u] = c31_0;
+    c_out[cb + 32u * rs + 0u] = c32_0;
+    c_out[cb + 33u * rs + 0u] = c33_0;
+    c_out[cb + 34u * rs + 0u] = c34_0;
+    c_out[cb + 35u * rs + 0u] = c35_0;
+    c_out[cb + 36u * rs + 0u] = c36_0;
+    c_out[cb + 37u * rs + 0u] = c37_0;
+    c_out[cb + 38u * rs + 0u] = c38_0;
+    c_out[cb + 39u * rs + 0u] = c39_0;
+    c_out[cb + 40u * rs + 0u] = c40_0;
+    c_out[cb + 41u * rs + 0u] = c41_0;
+    c_out[cb + 42u * rs + 0u] = c42_0;
+    c_out[cb + 43u * rs + 0u] = c43_0;
+    c_out[cb + 44u * rs + 0u] = c44_0;
+    c_out[cb + 45u * rs + 0u] = c45_0;
+    c_out[cb + 46u * rs + 0u] = c46_0;
+    c_out[cb + 47u * rs + 0u] = c47_0;
+    c_out[cb + 48u * rs + 0u] = c48_0;
+    c_out[cb + 49u * rs + 0u] = c49_0;
+    c_out[cb + 50u * rs + 0u] = c50_0;
+    c_out[cb + 51u * rs + 0u] = c51_0;
+    c_out[cb + 52u * rs + 0u] = c52_0;
+    c_out[cb + 53u * rs + 0u] = c53_0;
+    c_out[cb + 54u * rs + 0u] = c54_0;
+    c_out[cb + 55u * rs + 0u] = c55_0;
+    c_out[cb + 56u * rs + 0u] = c56_0;
+    c_out[cb + 57u * rs + 0u] = c57_0;
+    c_out[cb + 58u * rs + 0u] = c58_0;
+    c_out[cb + 59u * rs + 0u] = c59_0;
+    c_out[cb + 60u * rs + 0u] = c60_0;
+    c_out[cb + 61u * rs + 0u] = c61_0;
+    c_out[cb + 62u * rs + 0u] = c62_0;
+    c_out[cb + 63u * rs + 0u] = c63_0;
     return;
   }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
@@ -922,6 +996,76 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
     return;
   }
+  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * 64u <= p.n {
+    let col = nt * 64u;
+    let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;
+    let rs = p.c_sm / 4u;
+    c_out[cb + 0u * rs + 0u] = c0_0; c_out[cb + 0u * rs + 8u] = c0_1;
+    c_out[cb + 1u * rs + 0u] = c1_0; c_out[cb + 1u * rs + 8u] = c1_1;
+    c_out[cb + 2u * rs + 0u] = c2_0; c_out[cb + 2u * rs + 8u] = c2_1;
+    c_out[cb + 3u * rs + 0u] = c3_0; c_out[cb + 3u * rs + 8u] = c3_1;
+    c_out[cb + 4u * rs + 0u] = c4_0; c_out[cb + 4u * rs + 8u] = c4_1;
+    c_out[cb + 5u * rs + 0u] = c5_0; c_out[cb + 5u * rs + 8u] = c5_1;
+    c_out[cb + 6u * rs + 0u] = c6_0; c_out[cb + 6u * rs + 8u] = c6_1;
+    c_out[cb + 7u * rs + 0u] = c7_0; c_out[cb + 7u * rs + 8u] = c7_1;
+    c_out[cb + 8u * rs + 0u] = c8_0; c_out[cb + 8u * rs + 8u] = c8_1;
+    c_out[cb + 9u * rs + 0u] = c9_0; c_out[cb + 9u * rs + 8u] = c9_1;
+    c_out[cb + 10u * rs + 0u] = c10_0; c_out[cb + 10u * rs + 8u] = c10_1;
+    c_out[cb + 11u * rs + 0u] = c11_0; c_out[cb + 11u * rs + 8u] = c11_1;
+    c_out[cb + 12u * rs + 0u] = c12_0; c_out[cb + 12u * rs + 8u] = c12_1;
+    c_out[cb + 13u * rs + 0u] = c13_0; c_out[cb + 13u * rs + 8u] = c13_1;
+    c_out[cb + 14u * rs + 0u] = c14_0; c_out[cb + 14u * rs + 8u] = c14_1;
+    c_out[cb + 15u * rs + 0u] = c15_0; c_out[cb + 15u * rs + 8u] = c15_1;
+    c_out[cb + 16u * rs + 0u] = c16_0; c_out[cb + 16u * rs + 8u] = c16_1;
+    c_out[cb + 17u * rs + 0u] = c17_0; c_out[cb + 17u * rs + 8u] = c17_1;
+    c_out[cb + 18u * rs + 0u] = c18_0; c_out[cb + 18u * rs + 8u] = c18_1;
+    c_out[cb + 19u * rs + 0u] = c19_0; c_out[cb + 19u * rs + 8u] = c19_1;
+    c_out[cb + 20u * rs + 0u] = c20_0; c_out[cb + 20u * rs + 8u] = c20_1;
+    c_out[cb + 21u * rs + 0u] = c21_0; c_out[cb + 21u * rs + 8u] = c21_1;
+    c_out[cb + 22u * rs + 0u] = c22_0; c_out[cb + 22u * rs + 8u] = c22_1;
+    c_out[cb + 23u * rs + 0u] = c23_0; c_out[cb + 23u * rs + 8u] = c23_1;
+    c_out[cb + 24u * rs + 0u] = c24_0; c_out[cb + 24u * rs + 8u] = c24_1;
+    c_out[cb + 25u * rs + 0u] = c25_0; c_out[cb + 25u * rs + 8u] = c25_1;
+    c_out[cb + 26u * rs + 0u] = c26_0; c_out[cb + 26u * rs + 8u] = c26_1;
+    c_out[cb + 27u * rs + 0u] = c27_0; c_out[cb + 27u * rs + 8u] = c27_1;
+    c_out[cb + 28u * rs + 0u] = c28_0; c_out[cb + 28u * rs + 8u] = c28_1;
+    c_out[cb + 29u * rs + 0u] = c29_0; c_out[cb + 29u * rs + 8u] = c29_1;
+    c_out[cb + 30u * rs + 0u] = c30_0; c_out[cb + 30u * rs + 8u] = c30_1;
+    c_out[cb + 31u * rs + 0u] = c31_0; c_out[cb + 31u * rs + 8u] = c31_1;
+    c_out[cb + 32u * rs + 0u] = c32_0; c_out[cb + 32u * rs + 8u] = c32_1;
+    c_out[cb + 33u * rs + 0u] = c33_0; c_out[cb + 33u * rs + 8u] = c33_1;
+    c_out[cb + 34u * rs + 0u] = c34_0; c_out[cb + 34u * rs + 8u] = c34_1;
+    c_out[cb + 35u * rs + 0u] = c35_0; c_out[cb + 35u * rs + 8u] = c35_1;
+    c_out[cb + 36u * rs + 0u] = c36_0; c_out[cb + 36u * rs + 8u] = c36_1;
+    c_out[cb + 37u * rs + 0u] = c37_0; c_out[cb + 37u * rs + 8u] = c37_1;
+    c_out[cb + 38u * rs + 0u] = c38_0; c_out[cb + 38u * rs + 8u] = c38_1;
+    c_out[cb + 39u * rs + 0u] = c39_0; c_out[cb + 39u * rs + 8u] = c39_1;
+    c_out[cb + 40u * rs + 0u] = c40_0; c_out[cb + 40u * rs + 8u] = c40_1;
+    c_out[cb + 41u * rs + 0u] = c41_0; c_out[cb + 41u * rs + 8u] = c41_1;
+    c_out[cb + 42u * rs + 0u] = c42_0; c_out[cb + 42u * rs + 8u] = c42_1;
+    c_out[cb + 43u * rs + 0u] = c43_0; c_out[cb + 43u * rs + 8u] = c43_1;
+    c_out[cb + 44u * rs + 0u] = c44_0; c_out[cb + 44u * rs + 8u] = c44_1;
+    c_out[cb + 45u * rs + 0u] = c45_0; c_out[cb + 45u * rs + 8u] = c45_1;
+    c_out[cb + 46u * rs + 0u] = c46_0; c_out[cb + 46u * rs + 8u] = c46_1;
+    c_out[cb + 47u * rs + 0u] = c47_0; c_out[cb + 47u * rs + 8u] = c47_1;
+    c_out[cb + 48u * rs + 0u] = c48_0; c_out[cb + 48u * rs + 8u] = c48_1;
+    c_out[cb + 49u * rs + 0u] = c49_0; c_out[cb + 49u * rs + 8u] = c49_1;
+    c_out[cb + 50u * rs + 0u] = c50_0; c_out[cb + 50u * rs + 8u] = c50_1;
+    c_out[cb + 51u * rs + 0u] = c51_0; c_out[cb + 51u * rs + 8u] = c51_1;
+    c_out[cb + 52u * rs + 0u] = c52_0; c_out[cb + 52u * rs + 8u] = c52_1;
+    c_out[cb + 53u * rs + 0u] = c53_0; c_out[cb + 53u * rs + 8u] = c53_1;
+    c_out[cb + 54u * rs + 0u] = c54_0; c_out[cb + 54u * rs + 8u] = c54_1;
+    c_out[cb + 55u * rs + 0u] = c55_0; c_out[cb + 55u * rs + 8u] = c55_1;
+    c_out[cb + 56u * rs + 0u] = c56_0; c_out[cb + 56u * rs + 8u] = c56_1;
+    c_out[cb + 57u * rs + 0u] = c57_0; c_out[cb + 57u * rs + 8u] = c57_1;
+    c_out[cb + 58u * rs + 0u] = c58_0; c_out[cb + 58u * rs + 8u] = c58_1;
+    c_out[cb + 59u * rs + 0u] = c59_0; c_out[cb + 59u * rs + 8u] = c59_1;
+    c_out[cb + 60u * rs + 0u] = c60_0; c_out[cb + 60u * rs + 8u] = c60_1;
+    c_out[cb + 61u * rs + 0u] = c61_0; c_out[cb + 61u * rs + 8u] = c61_1;
+    c_out[cb + 62u * rs + 0u] = c62_0; c_out[cb + 62u * rs + 8u] = c62_1;
+    c_out[cb + 63u * rs + 0u] = c63_0; c_out[cb + 63u * rs + 8u] = c63_1;
+    return;
+  }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
   // stores, or a local array indexed in a loop, make the driver's compile very slow).
   let o = lane * 128u;
@@ -1021,8 +1165,12 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 // // so the kernel maximises the multiply-adds per loaded float. Requires a subgroup size of 8.
 // // A workgroup is one subgroup and one tile; consecutive tiles share the B panel (same nt).
 // // PACKED: C goes to the packed-tile layout (vec4 stores, no epilogue work).
+// // DIRECT: C is a row-major block whose tiles map to aligned, contiguous rows (the host checks
+// // this; no bias, no accumulation): tiles wholly inside C are stored from registers like PACKED,
+// // with a row stride; the tiles on the edges go through the general epilogue.
 // 
 // override PACKED: bool = false;
+// override DIRECT: bool = false;
 // """)
 // for tn4 in TN4S:
 //     pn = 32 * tn4
@@ -1057,6 +1205,14 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //     w(f"    let cb = (nt * p.mt + mt) * {64 * 8 * tn4}u + lane;")
 //     for r in range(64):
 //         w("    " + " ".join(f"c_out[cb + {(r * tn4 + j) * 8}u] = c{r}_{j};" for j in range(tn4)))
+//     w(f"    return;")
+//     w(f"  }}")
+//     w(f"  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * {pn}u <= p.n {{")
+//     w(f"    let col = nt * {pn}u;")
+//     w(f"    let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;")
+//     w(f"    let rs = p.c_sm / 4u;")
+//     for r in range(64):
+//         w("    " + " ".join(f"c_out[cb + {r}u * rs + {j * 8}u] = c{r}_{j};" for j in range(tn4)))
 //     w(f"    return;")
 //     w(f"  }}")
 //     w(f"  // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled")

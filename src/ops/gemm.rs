@@ -428,6 +428,20 @@ impl Epilogue {
             packed: true,
         }
     }
+    /// Whether the subgroup kernels may store whole tiles of width `pn` straight from
+    /// registers (DIRECT in gemm_sg.wgsl): every tile's rows are contiguous, 16-byte aligned
+    /// runs of C, and there is no bias or accumulation.
+    fn direct(&self, pn: usize, n: usize) -> bool {
+        let m = &self.map;
+        !self.packed
+            && !self.accumulate
+            && self.bias_mode == 0
+            && m.s_mod == 1
+            && m.off % 4 == 0
+            && m.major % 4 == 0
+            && m.s_div % 4 == 0
+            && (m.div >= n || m.div % pn == 0)
+    }
 }
 
 /// The micro-kernel: C (M x N, through `epi`) = packed A x packed B.
@@ -488,8 +502,13 @@ pub fn multiply(
     let groups = tiles;
     let (shader, entry) = kernel.entry();
     let packed = [("PACKED", 1.0)];
-    let constants: &[(&str, f64)] = if epi.packed && kernel.is_subgroup() {
+    let direct = [("DIRECT", 1.0)];
+    let constants: &[(&str, f64)] = if !kernel.is_subgroup() {
+        &[]
+    } else if epi.packed {
         &packed
+    } else if epi.direct(pan.pn, n) {
+        &direct
     } else {
         &[]
     };
