@@ -8,6 +8,8 @@
 // MODE: 0 sum, 1 max of |x|.
 
 override MODE: u32 = 0u;
+// V4: inner % 4 == 0 and the host counts inner, per_chunk in vec4 units (x read as vec4).
+override V4: bool = false;
 
 struct Params {
     outer: u32,
@@ -20,10 +22,17 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 
-var<workgroup> scratch: array<f32, 256>;
+const WG: u32 = 64u;
+var<workgroup> scratch: array<f32, 64>;
 
 fn combine(a: f32, b: f32) -> f32 {
+    if MODE == 1u { return max(a, b); }
+    return a + b;
+}
+
+fn combine4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
     if MODE == 1u { return max(a, b); }
     return a + b;
 }
@@ -33,17 +42,30 @@ fn load(v: f32) -> f32 {
     return v;
 }
 
+fn load4(j: u32) -> vec4<f32> {
+    var v: vec4<f32>;
+    if V4 {
+        v = x4[j];
+    } else {
+        v = vec4<f32>(x[j], 0.0, 0.0, 0.0);
+    }
+    if MODE == 1u { return abs(v); }
+    return v;
+}
+
 fn tree(li: u32) -> f32 {
     workgroupBarrier();
-    for (var s = 128u; s > 0u; s = s >> 1u) {
+    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
         if li < s { scratch[li] = combine(scratch[li], scratch[li + s]); }
         workgroupBarrier();
     }
     return scratch[0];
 }
 
-// One workgroup per (channel, chunk): out[channel * chunks + chunk]
-@compute @workgroup_size(256)
+// One workgroup per (channel, chunk): out[channel * chunks + chunk]. Thread li takes units
+// start + li, start + li + WG, ... of the channel's (outer, inner) sequence, stepping the
+// (row, address) pair without divisions (integer division is slow on CPU drivers).
+@compute @workgroup_size(64)
 fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
     let g = flat_group(wg, nwg);
@@ -54,15 +76,28 @@ fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     let chunk = g % max(p.chunks, 1u);
     let start = chunk * p.per_chunk;
     let end = min(start + p.per_chunk, total);
-    var acc = 0.0;
-    if valid {
-        for (var k = start + li; k < end; k = k + 256u) {
-            let o = k / p.inner;
-            let i = k - o * p.inner;
-            acc = combine(acc, load(x[(o * p.channels + c) * p.inner + i]));
+    var acc = vec4<f32>(0.0);
+    if valid && start + li < end {
+        let k0 = start + li;
+        let o = k0 / p.inner;
+        var i = k0 - o * p.inner;
+        var j = (o * p.channels + c) * p.inner + i;
+        let wrap = (p.channels - 1u) * p.inner;
+        for (var k = k0; k < end; k = k + WG) {
+            acc = combine4(acc, load4(j));
+            i = i + WG;
+            j = j + WG;
+            while i >= p.inner {
+                i = i - p.inner;
+                j = j + wrap;
+            }
         }
     }
-    scratch[li] = acc;
+    if MODE == 1u {
+        scratch[li] = max(max(acc.x, acc.y), max(acc.z, acc.w));
+    } else {
+        scratch[li] = (acc.x + acc.y) + (acc.z + acc.w);
+    }
     let r = tree(li);
     if valid && li == 0u { out[g] = r; }
 }

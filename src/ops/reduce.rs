@@ -39,26 +39,31 @@ fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner:
         )?;
         return Ok(Op::new(vec![cost(d)]));
     }
+    // The partial sums read vec4 units when rows are whole vec4s.
+    let v4 = inner % 4 == 0;
+    let w = if v4 { 4 } else { 1 };
+    let (inner_u, per_u) = (inner / w, per_chunk / w);
+    let c4 = [("MODE", mode), ("V4", v4 as u32 as f64)];
     if chunks == 1 {
-        let params = Params::new().u(outer).u(channels).u(inner).u(1).u(per_chunk);
+        let params = Params::new().u(outer).u(channels).u(inner_u).u(1).u(per_u);
         let d = gpu.dispatch(
             "reduce",
             "partial",
-            &c,
+            &c4,
             Some(&params),
-            &[&x.buffer, &out.buffer],
+            &[&x.buffer, &out.buffer, &x.buffer],
             grid(channels as u32),
         )?;
         return Ok(Op::new(vec![cost(d)]));
     }
     let partials = gpu.zeros("reduce partials", &[channels, chunks])?;
-    let p1 = Params::new().u(outer).u(channels).u(inner).u(chunks).u(per_chunk);
+    let p1 = Params::new().u(outer).u(channels).u(inner_u).u(chunks).u(per_u);
     let d1 = gpu.dispatch(
         "reduce",
         "partial",
-        &c,
+        &c4,
         Some(&p1),
-        &[&x.buffer, &partials.buffer],
+        &[&x.buffer, &partials.buffer, &x.buffer],
         grid((channels * chunks) as u32),
     )?;
     let p2 = Params::new().u(1).u(channels).u(1).u(chunks).u(0);
