@@ -93,9 +93,14 @@ fn conv_desc(s: &ConvShape) -> String {
     }
 }
 
-/// Times one op: at least `min_reps` repetitions and about 0.3 s in all.
+/// Times one op: at least `min_reps` repetitions and about 0.3 s in all. An op's preparation
+/// (packing the weights, `Op::prep`) runs once first and is not timed: training runs it once
+/// per weight update, not once per Langevin step.
 fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Result<Row> {
-    let seq = op.seq();
+    if !op.prep.is_empty() {
+        gpu.run(&op.prep.iter().collect::<Vec<_>>())?;
+    }
+    let seq = op.main_seq();
     let once = timer.time(gpu, &seq, 1)?;
     let reps = ((0.3 / once.max(1e-6)) as u32).clamp(2, 200);
     let s = timer.time(gpu, &seq, reps)?;

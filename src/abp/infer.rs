@@ -71,10 +71,14 @@ impl Inference {
         &self.residual
     }
 
-    /// Appends `steps` Langevin steps to `seq`.
+    /// Appends `steps` Langevin steps to `seq` (the weights are packed once, before the first).
     pub fn steps<'a>(&'a self, gen: &'a Generator, steps: usize, seq: &mut Vec<&'a Dispatch>) {
-        for _ in 0..steps {
-            seq.extend(gen.forward_seq());
+        for i in 0..steps {
+            if i == 0 {
+                seq.extend(gen.forward_seq());
+            } else {
+                seq.extend(gen.forward_prepared_seq());
+            }
             seq.extend(self.residual.seq());
             seq.extend(gen.to_latent_seq());
             seq.extend(self.update.seq());

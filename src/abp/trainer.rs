@@ -153,7 +153,7 @@ impl<'g> Trainer<'g> {
             };
             z.push(t);
         }
-        let init_seq: Vec<&Dispatch> = init_ops.iter().flat_map(|o| o.dispatches.iter()).collect();
+        let init_seq: Vec<&Dispatch> = init_ops.iter().flat_map(|o| o.seq()).collect();
         gpu.run(&init_seq)?;
 
         let shape4 = [batch, data.shape[0], data.shape[1], data.shape[2]];

@@ -66,6 +66,10 @@ pub type Sequence<'a> = Vec<&'a Dispatch>;
 /// What an op's constructor returns: its dispatches, in order, and the scratch tensors they
 /// use (kept alive with them). Ops never submit; callers record `seq()` where they need it.
 pub struct Op {
+    /// Dispatches that depend on the parameters only (packing the weights into GEMM panels):
+    /// they must run after the weights change and before `dispatches`, and need not run again
+    /// while the weights stay the same (e.g. over the Langevin steps of one iteration).
+    pub prep: Vec<Dispatch>,
     pub dispatches: Vec<Dispatch>,
     pub scratch: Vec<super::Tensor>,
 }
@@ -73,6 +77,7 @@ pub struct Op {
 impl Op {
     pub fn new(dispatches: Vec<Dispatch>) -> Op {
         Op {
+            prep: Vec::new(),
             dispatches,
             scratch: Vec::new(),
         }
@@ -81,15 +86,27 @@ impl Op {
         self.scratch.push(t);
         self
     }
+    /// Marks `d` as preparation (see [`Op::prep`]).
+    pub fn with_prep(mut self, d: Dispatch) -> Op {
+        self.prep.push(d);
+        self
+    }
+    /// Everything, in order: the preparation, then the dispatches.
     pub fn seq(&self) -> Vec<&Dispatch> {
+        self.prep.iter().chain(self.dispatches.iter()).collect()
+    }
+    /// The dispatches alone, for when the preparation has run with the current weights.
+    pub fn main_seq(&self) -> Vec<&Dispatch> {
         self.dispatches.iter().collect()
     }
-    /// Appends another op's dispatches and scratch after this one's.
+    /// Appends another op's preparation, dispatches and scratch after this one's.
     pub fn then(mut self, other: Op) -> Op {
+        self.prep.extend(other.prep);
         self.dispatches.extend(other.dispatches);
         self.scratch.extend(other.scratch);
         self
     }
+    /// The work of `dispatches` (not of the preparation).
     pub fn flops(&self) -> f64 {
         self.dispatches.iter().map(|d| d.flops).sum()
     }

@@ -317,17 +317,35 @@ impl Generator {
         &self.io
     }
 
+    /// Packs the weights for every op (see `Op::prep`): needed once after the weights change.
+    pub fn prepare_seq(&self) -> Vec<&Dispatch> {
+        self.forward
+            .iter()
+            .chain(self.backward.iter())
+            .flat_map(|o| o.prep.iter())
+            .collect()
+    }
+    /// f(Z; W): the preparation, then the forward pass.
     pub fn forward_seq(&self) -> Vec<&Dispatch> {
+        let mut v = self.prepare_seq();
+        v.extend(self.forward_prepared_seq());
+        v
+    }
+    /// The forward pass alone, when `prepare_seq` (or `forward_seq`) has run since the weights
+    /// last changed: the Langevin steps after the first.
+    pub fn forward_prepared_seq(&self) -> Vec<&Dispatch> {
         self.forward.iter().flat_map(|o| o.dispatches.iter()).collect()
     }
-    /// Back-propagation of `output_grad` to `latent_grad` (the inferential back-propagation).
+    /// Back-propagation of `output_grad` to `latent_grad` (the inferential back-propagation);
+    /// after a `forward_seq` with the same weights.
     pub fn to_latent_seq(&self) -> Vec<&Dispatch> {
         self.to_latent
             .iter()
             .flat_map(|&k| self.backward[k].dispatches.iter())
             .collect()
     }
-    /// Back-propagation of `output_grad` to every parameter's `grad` (the learning back-propagation).
+    /// Back-propagation of `output_grad` to every parameter's `grad` (the learning
+    /// back-propagation); after a `forward_seq` with the same weights.
     pub fn to_weights_seq(&self) -> Vec<&Dispatch> {
         self.to_weights
             .iter()

@@ -314,7 +314,9 @@ pub fn forward_with(
     let pan = Panels::new(kernel, ct, bc * p, s.c_in);
     let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose forward")?;
     let cols = gpu.zeros("conv_transpose forward cols", &[pan.c_len()])?;
-    let mut ds = vec![gemm::pack_a(gpu, &pan, w, &Gather::transposed_a(ct), ct, s.c_in, &ap)?];
+    // The weights' panel is preparation: packed once per weight update (see `Op::prep`).
+    let prep = gemm::pack_a(gpu, &pan, w, &Gather::transposed_a(ct), ct, s.c_in, &ap)?;
+    let mut ds = Vec::new();
     let mut b0 = 0;
     while b0 < s.batch {
         let n = bc.min(s.batch - b0);
@@ -367,7 +369,11 @@ pub fn forward_with(
         ds.push(d.with_cost(0.0, ((ct * np + outs) * 4) as f64));
         b0 += n;
     }
-    Ok(Op::new(ds).with_scratch(ap).with_scratch(bp).with_scratch(cols))
+    Ok(Op::new(ds)
+        .with_prep(prep)
+        .with_scratch(ap)
+        .with_scratch(bp)
+        .with_scratch(cols))
 }
 
 /// dx = the gradient of sum(y * dy) with respect to x (overwrites dx).
@@ -387,7 +393,8 @@ pub fn backward_input_with(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w
     let kernel = o.pick(gpu, s.c_in, bc * p, ct);
     let pan = Panels::new(kernel, s.c_in, bc * p, ct);
     let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose backward_input")?;
-    let mut ds = vec![gemm::pack_a(gpu, &pan, w, &Gather::row_major_a(ct), s.c_in, ct, &ap)?];
+    let prep = gemm::pack_a(gpu, &pan, w, &Gather::row_major_a(ct), s.c_in, ct, &ap)?;
+    let mut ds = Vec::new();
     let mut b0 = 0;
     while b0 < s.batch {
         let n = bc.min(s.batch - b0);
@@ -400,7 +407,7 @@ pub fn backward_input_with(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w
         )?);
         b0 += n;
     }
-    Ok(Op::new(ds).with_scratch(ap).with_scratch(bp))
+    Ok(Op::new(ds).with_prep(prep).with_scratch(ap).with_scratch(bp))
 }
 
 /// dw, db = the gradients of sum(y * dy) with respect to w and b (overwritten).
