@@ -84,6 +84,16 @@ fn gpu_matches_cpu_every_kernel() {
     for (i, (name, s)) in shapes().iter().enumerate() {
         for &k in &kernels {
             run_case(name, s, &Options::kernel(k), i as u64);
+            if s.h_in == 1 {
+                // 1-D layers: the forward by phases and by col2im, whatever the cost rule picks.
+                for phase in [false, true] {
+                    let o = Options {
+                        phase: Some(phase),
+                        ..Options::kernel(k)
+                    };
+                    run_case(name, s, &o, i as u64);
+                }
+            }
         }
     }
 }
@@ -97,6 +107,7 @@ fn batch_chunks_match_cpu() {
         let o = Options {
             kernel: Some(k),
             scratch_floats: 200,
+            ..Options::default()
         };
         run_case("chunked", &s, &o, 99);
     }
@@ -107,8 +118,19 @@ fn batch_chunks_match_cpu() {
         &Options {
             kernel: None,
             scratch_floats: 1000,
+            phase: Some(false),
         },
         98,
+    );
+    run_case(
+        "chunked 1d by phases",
+        &s,
+        &Options {
+            kernel: None,
+            scratch_floats: 300,
+            phase: Some(true),
+        },
+        97,
     );
 }
 
@@ -135,6 +157,7 @@ fn results_are_deterministic() {
     let o = Options {
         kernel: None,
         scratch_floats: 500,
+        ..Options::default()
     };
     let op = conv_transpose::backward_weights_with(g, &o, &s, &tx, &tdy, &tdw, &tdb).unwrap();
     g.run(&op.seq()).unwrap();

@@ -14,6 +14,14 @@
 //! - backward_weights: dw[ci, (co, t)] = sum_(b, p) x[b, ci, p] dy[b, co, window(p, t)] (M = c_in,
 //!   N = c_out T, K = batch P); db by `reduce::channel_sum`.
 //!
+//! - forward of 1-D layers, when cheaper (a stride s >= k / 2, as in the sound net): split by
+//!   output phase r = (ox + p) mod s, one GEMM C[(r, co)][(b, q)] = sum_(ci, a) w[ci, co, r + s a]
+//!   x[b, ci, q - a] (M = s c_out, N = batch Q, K = c_in ceil(k / s)) writes every output once,
+//!   and `phase_scatter` (shaders/conv_phase.wgsl) moves it into y with the bias: no col2im.
+//!
+//! Packing the weights into their GEMM panel is the op's preparation (`Op::prep`): training
+//! runs it once per weight update, not once per Langevin step.
+//!
 //! Large batches are processed in chunks so that no scratch buffer exceeds [`SCRATCH_FLOATS`];
 //! backward_weights accumulates over chunks in order, so results stay deterministic.
 
@@ -191,6 +199,9 @@ fn check(name: &str, t: &Tensor, want: usize, s: &ConvShape) -> Result<()> {
 pub struct Options {
     pub kernel: Option<Kernel>,
     pub scratch_floats: usize,
+    /// The forward pass of 1-D layers split by output phase (see [`forward`]): None chooses by
+    /// cost, Some(false) never, Some(true) whenever the layer allows it.
+    pub phase: Option<bool>,
 }
 
 impl Default for Options {
@@ -198,6 +209,7 @@ impl Default for Options {
         Options {
             kernel: None,
             scratch_floats: SCRATCH_FLOATS,
+            phase: None,
         }
     }
 }
@@ -280,6 +292,136 @@ fn dx_map(s: &ConvShape, b0: usize) -> Affine {
     }
 }
 
+/// The phase split of a 1-D layer (stride s, kernel k, padding p): taps per phase
+/// A = ceil(k / s), the first q0 = p / s and the count of q = (ox + p) / s over the outputs.
+/// None for 2-D layers.
+fn phase_split(s: &ConvShape) -> Option<(usize, usize, usize)> {
+    if s.h_in != 1 || s.kh != 1 || s.sh != 1 || s.ph != 0 || s.oph != 0 {
+        return None;
+    }
+    let a = s.kw.div_ceil(s.sw);
+    let q0 = s.pw / s.sw;
+    let q_last = (s.w_out() - 1 + s.pw) / s.sw;
+    Some((a, q0, q_last + 1 - q0))
+}
+
+/// Whether the phase split beats col2im for the forward pass: its GEMM (M = s c_out,
+/// N = batch Q, K = c_in A) does up to s A / k more multiply-adds on zeros but writes each
+/// output once, where col2im gathers about k / s GEMM results per output.
+fn phase_wins(o: &Options, s: &ConvShape) -> bool {
+    let Some((a, _, q)) = phase_split(s) else {
+        return false;
+    };
+    if let Some(force) = o.phase {
+        return force;
+    }
+    let pad = |v: usize| v.div_ceil(64) * 64;
+    let col = pad(s.c_out * s.kw) * pad(s.batch * s.w_in) * s.c_in;
+    let phase = pad(s.sw * s.c_out) * pad(s.batch * q) * s.c_in * a;
+    (phase as f64) <= 1.3 * col as f64
+}
+
+/// Forward by phases (1-D): one GEMM C[(r, co)][(b, q)] = sum_(ci, a) w[ci, co, r + s a]
+/// x[b, ci, q - a], then `phase_scatter` (shaders/conv_phase.wgsl) moves each C value to its
+/// output ox = s q + r - p and adds the bias.
+#[allow(clippy::too_many_arguments)]
+fn forward_phase(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Op> {
+    let (a, q0, q) = phase_split(s).expect("a 1-D layer");
+    let (st, k, p) = (s.sw, s.kw, s.pw);
+    let (m, kk) = (st * s.c_out, s.c_in * a);
+    const FREE: usize = u32::MAX as usize;
+    // Planes (b, co) of a chunk go on the y dimension of the scatter's grid.
+    let bc = o.chunk(s.batch, (m + kk) * q).min((65535 / s.c_out).max(1));
+    ensure!(s.c_out <= 65535, "conv_transpose {s:?}: too many output channels");
+    let kernel = o.pick(gpu, m, bc * q, kk);
+    let pan = Panels::new(kernel, m, bc * q, kk);
+    let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose forward")?;
+    let cols = gpu.zeros("conv_transpose forward phases", &[pan.c_len()])?;
+    // A[(r, co)][(ci, a)] = w[ci, co, r + s a], zero where the tap r + s a >= k.
+    let wa = Gather {
+        base: [0, 0, 0],
+        outer: Side {
+            r1: FREE,
+            r0: s.c_out,
+            c2: [0; 3],
+            c1: [1, 0, 1],
+            c0: [k as i64, 0, 0],
+        },
+        inner: Side {
+            r1: FREE,
+            r0: a,
+            c2: [0; 3],
+            c1: [(s.c_out * k) as i64, 0, 0],
+            c0: [st as i64, 0, st as i64],
+        },
+        lo: [0, 0],
+        hi: [1, k as i64],
+    };
+    let prep = gemm::pack_a(gpu, &pan, w, &wa, m, kk, &ap)?;
+    let mut ds = Vec::new();
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let n = bc.min(s.batch - b0);
+        let nq = n * q;
+        let pc = Panels::new(kernel, m, nq, kk);
+        // B[(ci, a)][(b, q)] = x[b0 + b, ci, q0 + q - a], zero outside x.
+        let xb = Gather {
+            base: [(b0 * s.c_in * s.w_in + q0) as i64, 0, q0 as i64],
+            outer: Side {
+                r1: FREE,
+                r0: q,
+                c2: [0; 3],
+                c1: [(s.c_in * s.w_in) as i64, 0, 0],
+                c0: [1, 0, 1],
+            },
+            inner: Side {
+                r1: FREE,
+                r0: a,
+                c2: [0; 3],
+                c1: [s.w_in as i64, 0, 0],
+                c0: [-1, 0, -1],
+            },
+            lo: [0, 0],
+            hi: [1, s.w_in as i64],
+        };
+        ds.push(gemm::pack_b(gpu, &pc, x, &xb, kk, nq, &bp)?);
+        let epi = Epilogue::packed_tiles(&pc);
+        let mul = gemm::multiply(gpu, kernel, &pc, &ap, &bp, m, nq, kk, &cols, epi, None)?;
+        // Count the layer's own multiply-adds, not those on the zero taps.
+        let useful = s.flops() * n as f64 / s.batch as f64;
+        let bytes = mul.bytes;
+        ds.push(mul.with_cost(useful, bytes));
+        let planes = n * s.c_out;
+        let params = Params::new()
+            .u(s.c_out)
+            .u(q)
+            .u(q0)
+            .u(st)
+            .u(p)
+            .u(s.w_out())
+            .u(b0)
+            .u(planes)
+            .u(pc.pn.trailing_zeros() as usize)
+            .u(epi.map.s_div);
+        let d = gpu.dispatch(
+            "conv_phase",
+            "phase_scatter",
+            &[],
+            Some(&params),
+            &[&cols.buffer, &b.buffer, &y.buffer],
+            [q.div_ceil(64) as u32, planes as u32, 1],
+        )?;
+        let outs = planes * s.w_out();
+        ds.push(d.with_cost(0.0, (outs * 8) as f64));
+        b0 += n;
+    }
+    Ok(Op::new(ds)
+        .with_prep(prep)
+        .with_scratch(ap)
+        .with_scratch(bp)
+        .with_scratch(cols))
+}
+
 /// y = conv_transpose(x, w) + b, overwriting y; the GEMM kernel chosen per adapter and shape.
 pub fn forward(gpu: &Gpu, s: &ConvShape, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Op> {
     forward_with(gpu, &Options::default(), s, x, w, b, y)
@@ -301,6 +443,9 @@ pub fn forward_with(
     check("w", w, s.w_len(), s)?;
     check("b", b, s.c_out, s)?;
     check("y", y, s.y_len(), s)?;
+    if phase_wins(o, s) {
+        return forward_phase(gpu, o, s, x, w, b, y);
+    }
     let ct = s.c_out * s.taps();
     let p = s.positions();
     // col2im splits indices below 2^24 with f32 arithmetic: cap the rows of a chunk.
