@@ -102,6 +102,27 @@ fn partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     if valid && li == 0u { out[g] = r; }
 }
 
+// Small reductions (few elements per channel): one invocation per channel adds its values in
+// order, (outer, inner unit) by (outer, inner unit); no workgroup memory, no barriers.
+@compute @workgroup_size(64)
+fn serial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+    let c = flat_group(wg, nwg) * 64u + li;
+    if c >= p.channels { return; }
+    var acc = vec4<f32>(0.0);
+    for (var o = 0u; o < p.outer; o = o + 1u) {
+        let row = (o * p.channels + c) * p.inner;
+        for (var i = 0u; i < p.inner; i = i + 1u) {
+            acc = combine4(acc, load4(row + i));
+        }
+    }
+    if MODE == 1u {
+        out[c] = max(max(acc.x, acc.y), max(acc.z, acc.w));
+    } else {
+        out[c] = (acc.x + acc.y) + (acc.z + acc.w);
+    }
+}
+
 // x holds [channels, chunks] partials; out[c] = their sum (or max), in order.
 @compute @workgroup_size(256)
 fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -16,6 +16,9 @@ fn channel_sum_matches_cpu_for_many_shapes() {
         (1, 1, 70001),
         (64, 8192, 1),
         (7, 300, 1),
+        // A thread per channel (few values each), with and without vec4 rows.
+        (3, 40, 6),
+        (1, 128, 600),
     ] {
         let n = outer * channels * inner;
         let x = uniform(&mut r, n, -1.0, 1.0);

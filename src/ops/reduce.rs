@@ -8,6 +8,9 @@ use anyhow::{ensure, Result};
 /// reductions spread over many workgroups.
 const PER_CHUNK: usize = 16384;
 
+/// Largest count of values per channel summed by one thread (the `serial` entry point).
+const SERIAL_MAX: usize = 2048;
+
 fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner: usize, out: &Tensor) -> Result<Op> {
     ensure!(
         outer * channels * inner <= x.len(),
@@ -44,6 +47,19 @@ fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner:
     let w = if v4 { 4 } else { 1 };
     let (inner_u, per_u) = (inner / w, per_chunk / w);
     let c4 = [("MODE", mode), ("V4", v4 as u32 as f64)];
+    if total <= SERIAL_MAX && channels >= 32 {
+        // Few values per channel, many channels: a thread per channel beats a workgroup each.
+        let params = Params::new().u(outer).u(channels).u(inner_u).u(1).u(per_u);
+        let d = gpu.dispatch(
+            "reduce",
+            "serial",
+            &c4,
+            Some(&params),
+            &[&x.buffer, &out.buffer, &x.buffer],
+            grid((channels as u32).div_ceil(64)),
+        )?;
+        return Ok(Op::new(vec![cost(d)]));
+    }
     if chunks == 1 {
         let params = Params::new().u(outer).u(channels).u(inner_u).u(1).u(per_u);
         let d = gpu.dispatch(
