@@ -11,9 +11,9 @@
 //
 // Two work layouts, chosen by the host from the row length su:
 // - rows (su > 64): one workgroup per (channel, chunk of `per_chunk` consecutive units of the
-//   channel); 256 threads stride the chunk, tracking (example, unit) without divisions.
+//   channel); WG threads stride the chunk, tracking (example, unit) without divisions.
 // - columns (`col_*`, su <= 64: many channels with small spatial, or spatial 1 after a dense
-//   layer): one workgroup per (block of cpw = 256 / su channels, chunk of `bper` examples);
+//   layer): one workgroup per (block of cpw = WG / su channels, chunk of `bper` examples);
 //   thread li takes channel block * cpw + li / su, unit li % su, of every example of the
 //   chunk, so adjacent threads read adjacent units.
 // Each pass over x is split the same way: `*_partial` writes a per-(channel, chunk) partial,
@@ -38,13 +38,13 @@ struct Params {
     mu: u32,         // units per channel: batch * su
     chunks: u32,     // chunks per channel (>= 1)
     per_chunk: u32,  // rows layout: units per chunk (the last may be short)
-    jump: u32,       // rows layout: a stride of 256 units of a channel moves the address by
-    step_i: u32,     // jump and the unit in the row by step_i (256 % su); when that unit
+    jump: u32,       // rows layout: a stride of WG units of a channel moves the address by
+    step_i: u32,     // jump and the unit in the row by step_i (WG % su); when that unit
     wrap: u32,       // passes the row's end, the address moves wrap = (channels - 1) * su more
     m: f32,          // elements per channel: batch * spatial
     eps: f32,
     batch: u32,
-    cpw: u32,        // columns layout: channels per workgroup (256 / su)
+    cpw: u32,        // columns layout: channels per workgroup (WG / su)
     bper: u32,       // columns layout: examples per chunk (the last may be short)
 }
 
@@ -60,9 +60,15 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dbeta: array<f32>;
 
-var<workgroup> s_n: array<f32, 256>;
-var<workgroup> s_a: array<f32, 256>;
-var<workgroup> s_b: array<f32, 256>;
+// Threads per workgroup (src/ops/batch_norm.rs WG): 64, not 256, because the barriers of the
+// merges cost in proportion on CPU drivers (lavapipe runs a workgroup as SIMD-8 slices).
+const WG: u32 = 64u;
+// The merge tree: TREE threads merge TREE entries each, then thread 0 merges their results.
+const TREE: u32 = 8u;
+
+var<workgroup> s_n: array<f32, WG>;
+var<workgroup> s_a: array<f32, WG>;
+var<workgroup> s_b: array<f32, WG>;
 
 // ---- loads and stores of one unit ----
 
@@ -103,7 +109,7 @@ fn hsum(v: vec4<f32>) -> f32 {
     return v.x;
 }
 
-// ---- rows layout: unit k of channel ch, stepped by 256 units without divisions ----
+// ---- rows layout: unit k of channel ch, stepped by WG units without divisions ----
 
 struct Cur {
     i: u32,  // the unit in its row
@@ -161,27 +167,62 @@ fn lanes(n: f32, k: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>) -> W {
     return W(n, mean.x, m2.x);
 }
 
-// Merges the 256 threads' states in a fixed order; every thread gets the result: 16 threads
-// merge 16 entries each (into the first of them), then thread 0 merges those 16.
+// A thread's running statistics: blocks of up to BLOCK values per lane are summed about
+// their first value (s1, s2 as in `lanes`), then merged into `acc`; short blocks keep the
+// rounding of s2 - s1^2 / n small whatever the thread's share of the channel.
+const BLOCK: f32 = 16.0;
+
+struct Block {
+    n: f32,
+    shift: vec4<f32>,
+    s1: vec4<f32>,
+    s2: vec4<f32>,
+    acc: W,
+}
+
+fn block_add(b: Block, v: vec4<f32>) -> Block {
+    var r = b;
+    if r.n == 0.0 {
+        r.shift = v;
+    }
+    let d = v - r.shift;
+    r.n = r.n + 1.0;
+    r.s1 = r.s1 + d;
+    r.s2 = r.s2 + d * d;
+    if r.n == BLOCK {
+        r.acc = merge(r.acc, lanes(r.n, r.shift, r.s1, r.s2));
+        r.n = 0.0;
+        r.s1 = vec4<f32>(0.0);
+        r.s2 = vec4<f32>(0.0);
+    }
+    return r;
+}
+
+fn block_end(b: Block) -> W {
+    return merge(b.acc, lanes(b.n, b.shift, b.s1, b.s2));
+}
+
+// Merges the WG threads' states in a fixed order; every thread gets the result: TREE threads
+// merge TREE entries each (into the first of them), then thread 0 merges those 16.
 // Uniform control flow.
 fn tree_w(li: u32, w: W) -> W {
     s_n[li] = w.n;
     s_a[li] = w.mean;
     s_b[li] = w.m2;
     workgroupBarrier();
-    if li < 16u {
+    if li < TREE {
         var r = W(0.0, 0.0, 0.0);
-        for (var k = 16u * li; k < 16u * li + 16u; k = k + 1u) {
+        for (var k = TREE * li; k < TREE * li + TREE; k = k + 1u) {
             r = merge(r, W(s_n[k], s_a[k], s_b[k]));
         }
-        s_n[16u * li] = r.n;
-        s_a[16u * li] = r.mean;
-        s_b[16u * li] = r.m2;
+        s_n[TREE * li] = r.n;
+        s_a[TREE * li] = r.mean;
+        s_b[TREE * li] = r.m2;
     }
     workgroupBarrier();
     if li == 0u {
         var r = W(0.0, 0.0, 0.0);
-        for (var k = 0u; k < 256u; k = k + 16u) {
+        for (var k = 0u; k < WG; k = k + TREE) {
             r = merge(r, W(s_n[k], s_a[k], s_b[k]));
         }
         s_n[0] = r.n;
@@ -197,17 +238,17 @@ fn tree2(li: u32, v: vec2<f32>) -> vec2<f32> {
     s_a[li] = v.x;
     s_b[li] = v.y;
     workgroupBarrier();
-    if li < 16u {
+    if li < TREE {
         var r = vec2<f32>(0.0);
-        for (var k = 16u * li; k < 16u * li + 16u; k = k + 1u) {
+        for (var k = TREE * li; k < TREE * li + TREE; k = k + 1u) {
             r = r + vec2<f32>(s_a[k], s_b[k]);
         }
-        s_a[16u * li] = r.x;
-        s_b[16u * li] = r.y;
+        s_a[TREE * li] = r.x;
+        s_b[TREE * li] = r.y;
     }
     workgroupBarrier();
     var r = vec2<f32>(0.0);
-    for (var k = 0u; k < 256u; k = k + 16u) {
+    for (var k = 0u; k < WG; k = k + TREE) {
         r = r + vec2<f32>(s_a[k], s_b[k]);
     }
     return r;
@@ -260,21 +301,12 @@ fn inv_std(w: W) -> f32 {
 fn row_stats(ch: u32, start: u32, end: u32, li: u32) -> W {
     var k = start + li;
     var cur = cur_at(k, ch);
-    var n = 0.0;
-    var shift = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    if k < end {
-        shift = ldx(cur.j);
-    }
-    for (; k < end; k = k + 256u) {
-        let d = ldx(cur.j) - shift;
-        n = n + 1.0;
-        s1 = s1 + d;
-        s2 = s2 + d * d;
+    var b = Block(0.0, vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), W(0.0, 0.0, 0.0));
+    for (; k < end; k = k + WG) {
+        b = block_add(b, ldx(cur.j));
         cur = cur_next(cur);
     }
-    return lanes(n, shift, s1, s2);
+    return block_end(b);
 }
 
 // (sum dy, sum dy * (x - mean))
@@ -283,7 +315,7 @@ fn row_grad(ch: u32, start: u32, end: u32, li: u32, mean: f32) -> vec2<f32> {
     var cur = cur_at(k, ch);
     var s = vec4<f32>(0.0);
     var t = vec4<f32>(0.0);
-    for (; k < end; k = k + 256u) {
+    for (; k < end; k = k + WG) {
         let j = cur.j;
         let g = lddy(j);
         s = s + g;
@@ -297,7 +329,7 @@ fn row_grad(ch: u32, start: u32, end: u32, li: u32, mean: f32) -> vec2<f32> {
 fn row_normalize(ch: u32, start: u32, end: u32, li: u32, mean: f32, a: f32, b: f32) {
     var k = start + li;
     var cur = cur_at(k, ch);
-    for (; k < end; k = k + 256u) {
+    for (; k < end; k = k + WG) {
         let j = cur.j;
         sty(j, (ldx(j) - mean) * a + b);
         cur = cur_next(cur);
@@ -309,7 +341,7 @@ fn row_normalize(ch: u32, start: u32, end: u32, li: u32, mean: f32, a: f32, b: f
 fn row_dx(ch: u32, start: u32, end: u32, li: u32, mean: f32, k1: f32, cb: f32, cg: f32) {
     var k = start + li;
     var cur = cur_at(k, ch);
-    for (; k < end; k = k + 256u) {
+    for (; k < end; k = k + WG) {
         let j = cur.j;
         stdx(j, k1 * (lddy(j) - cb - (ldx(j) - mean) * cg));
         cur = cur_next(cur);
@@ -321,21 +353,12 @@ fn row_dx(ch: u32, start: u32, end: u32, li: u32, mean: f32, k1: f32, cb: f32, c
 fn col_stats(c: u32, i: u32, o0: u32, o1: u32) -> W {
     let stride = p.channels * p.su;
     var j = (o0 * p.channels + c) * p.su + i;
-    var n = 0.0;
-    var shift = vec4<f32>(0.0);
-    var s1 = vec4<f32>(0.0);
-    var s2 = vec4<f32>(0.0);
-    if o0 < o1 {
-        shift = ldx(j);
-    }
+    var b = Block(0.0, vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), W(0.0, 0.0, 0.0));
     for (var o = o0; o < o1; o = o + 1u) {
-        let d = ldx(j) - shift;
-        n = n + 1.0;
-        s1 = s1 + d;
-        s2 = s2 + d * d;
+        b = block_add(b, ldx(j));
         j = j + stride;
     }
-    return lanes(n, shift, s1, s2);
+    return block_end(b);
 }
 
 fn col_grad(c: u32, i: u32, o0: u32, o1: u32, mean: f32) -> vec2<f32> {
@@ -411,7 +434,7 @@ fn col_wg(g: u32, li: u32) -> ColWg {
 // ---- forward, rows layout ----
 
 // One workgroup per channel (a single chunk): statistics, stats and y.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
     let q = row_wg(flat_group(wg, nwg));
@@ -432,7 +455,7 @@ fn forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // part[(c * chunks + chunk) * 3 ..] = the chunk's (count, mean, M2).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
     let g = flat_group(wg, nwg);
@@ -449,7 +472,7 @@ fn stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
     let q = row_wg(flat_group(wg, nwg));
@@ -462,7 +485,7 @@ fn normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 
 // ---- forward, columns layout ----
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) li: u32) {
     let q = col_wg(flat_group(wg, nwg), li);
@@ -482,7 +505,7 @@ fn col_forward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     col_normalize_rows(q.c, q.i, q.o0, q.o1, t.mean, gamma[q.c] * inv, beta[q.c]);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) li: u32) {
     let q = col_wg(flat_group(wg, nwg), li);
@@ -499,7 +522,7 @@ fn col_stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
     let q = col_wg(flat_group(wg, nwg), li);
@@ -512,10 +535,10 @@ fn col_normalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 
 // ---- forward, both layouts: one thread per channel merges its chunks in order ----
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn stats_finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
-    let c = flat_group(wg, nwg) * 256u + li;
+    let c = flat_group(wg, nwg) * WG + li;
     if c >= p.channels {
         return;
     }
@@ -530,7 +553,7 @@ fn stats_finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
 
 // ---- backward, rows layout ----
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
     let q = row_wg(flat_group(wg, nwg));
@@ -554,7 +577,7 @@ fn backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 }
 
 // part[(c * chunks + chunk) * 2 ..] = the chunk's (sum dy, sum dy * (x - mean)).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
     let g = flat_group(wg, nwg);
@@ -570,7 +593,7 @@ fn grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn grad_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
     let q = row_wg(flat_group(wg, nwg));
@@ -584,7 +607,7 @@ fn grad_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 
 // ---- backward, columns layout ----
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) li: u32) {
     let q = col_wg(flat_group(wg, nwg), li);
@@ -607,7 +630,7 @@ fn col_backward_fused(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgro
     col_dx(q.c, q.i, q.o0, q.o1, mean, gamma[q.c] * inv, t.x / p.m, dg * inv / p.m);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) li: u32) {
     let q = col_wg(flat_group(wg, nwg), li);
@@ -623,7 +646,7 @@ fn col_grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn col_grad_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
     let q = col_wg(flat_group(wg, nwg), li);
@@ -637,10 +660,10 @@ fn col_grad_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 
 // ---- backward, both layouts: one thread per channel adds its chunks in order ----
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn grad_finish(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
-    let c = flat_group(wg, nwg) * 256u + li;
+    let c = flat_group(wg, nwg) * WG + li;
     if c >= p.channels {
         return;
     }

@@ -17,7 +17,7 @@
 //!
 //! Neither pass may run in place (x and y, or dy and dx, must be different tensors).
 
-use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor, WORKGROUP};
+use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor};
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,8 @@ impl BnShape {
     }
 }
 
+/// Threads per workgroup (WG in shaders/batch_norm.wgsl).
+const WORKGROUP: u32 = 64;
 /// Elements per chunk of a channel's sum: one workgroup's share.
 const PER_CHUNK: usize = 16384;
 /// Rows of at most this many units (vec4 or f32) use the column layout.
