@@ -23,7 +23,10 @@ const PHILOX_M1: u32 = 0xCD9E8D57u;
 const PHILOX_W0: u32 = 0x9E3779B9u;
 const PHILOX_W1: u32 = 0xBB67AE85u;
 
-// (high word, low word) of the 64-bit product a * b.
+// (high word, low word) of the 64-bit product a * b. With 16-bit halves a = a1 2^16 + a0 and
+// b = b1 2^16 + b0: a b0 = x 2^16 + (a0 b0 mod 2^16) with x = a1 b0 + (a0 b0 >> 16) < 2^32, and
+// likewise a b1 = y 2^16 + (a0 b1 mod 2^16); so hi = y + ((x + (a0 b1 mod 2^16)) >> 16), where
+// the inner sum stays below 2^32. (b is a constant here, so its halves cost nothing.)
 fn philox_mulhilo(a: u32, b: u32) -> vec2<u32> {
     let a0 = a & 0xffffu;
     let a1 = a >> 16u;
@@ -31,11 +34,9 @@ fn philox_mulhilo(a: u32, b: u32) -> vec2<u32> {
     let b1 = b >> 16u;
     let p00 = a0 * b0;
     let p01 = a0 * b1;
-    let p10 = a1 * b0;
-    let p11 = a1 * b1;
-    // Bits 16..47 of the product: at most 3 * 0xffff, no overflow.
-    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+    let x = a1 * b0 + (p00 >> 16u);
+    let y = a1 * b1 + (p01 >> 16u);
+    let hi = y + ((x + (p01 & 0xffffu)) >> 16u);
     return vec2<u32>(hi, a * b);
 }
 

@@ -266,6 +266,10 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             let step = gpu.upload::<u32>("step", &[1], &[0])?;
             let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, true, 1, 0, 0)?;
             push(time(gpu, &timer, "langevin", shape.clone(), &op)?, &mut rows);
+            // Without the noise (gradient descent, Algorithm 2 of the paper): the memory-bound
+            // part alone; the difference is the cost of Philox4x32-10 and Box-Muller.
+            let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, false, 1, 0, 0)?;
+            push(time(gpu, &timer, "langevin_no_noise", shape.clone(), &op)?, &mut rows);
         }
         if want("sgd") {
             let opt = optim::Optimizer::Sgd {
