@@ -4,6 +4,7 @@
 // chunk, and each output sums the taps that land on it, in a fixed order (no atomics):
 //   y[b0 + b, co, oy, ox] = bias[co] + sum over ky = (oy + ph) mod sh + a * sh, iy = (oy + ph - ky) / sh
 //                                      and kx likewise of cols[(co, ky, kx)][(b, iy, ix)]
+// cols is row-major (the GEMM's direct stores) after a margin of a few floats.
 
 struct Col2imParams {
     c_out: u32,
@@ -18,8 +19,8 @@ struct Col2imParams {
     sw: u32,
     ph: u32,
     pw: u32,
-    pn_log2: u32,  // cols is in packed tiles (gemm_common.wgsl) of 2^pn_log2 columns
-    tile_col: u32, // floats between column panels: mt * 64 * pn
+    ld: u32,       // cols is row-major: ld columns per row (the chunk's batch * h_in * w_in)
+    margin: u32,   // floats before cols[0][0] (a multiple of 4, >= taps per phase + 2)
     rows: u32,     // (plane, oy, px) rows of this chunk: planes * h_out * sw
     jx: u32,       // outputs per row: ceil(w_out / sw)
     j_log2: u32,   // rows are 2^j_log2 invocations apart when jx <= 64 (else 0)
@@ -27,9 +28,9 @@ struct Col2imParams {
 }
 
 @group(0) @binding(0) var<uniform> p: Col2imParams;
-@group(0) @binding(1) var<storage, read> cols: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> bias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> cols4: array<vec4<f32>>;
 
 // x / d for x < 2^24 through f32 (integer division is scalarised on CPU drivers).
 fn fdiv(x: u32, d: u32) -> u32 {
@@ -43,9 +44,18 @@ fn fdiv(x: u32, d: u32) -> u32 {
     return q;
 }
 
-fn cols_at(row: u32, col: u32) -> f32 {
-    let mask = (1u << p.pn_log2) - 1u;
-    return cols[(row << p.pn_log2) + (col >> p.pn_log2) * p.tile_col + (col & mask)];
+// Elements a .. a+3 of cols (counted from the start of the buffer) from the two aligned vec4s
+// around them: two vector loads rather than four scalar ones (on CPU drivers a load costs
+// about the same whatever its width). `a & 3` is the same for every invocation of a row.
+fn cols_run(a: u32) -> vec4<f32> {
+    let lo = cols4[a >> 2u];
+    let hi = cols4[(a >> 2u) + 1u];
+    switch a & 3u {
+        case 0u: { return lo; }
+        case 1u: { return vec4<f32>(lo.yzw, hi.x); }
+        case 2u: { return vec4<f32>(lo.zw, hi.xy); }
+        default: { return vec4<f32>(lo.w, hi.xyz); }
+    }
 }
 
 // The outputs are grouped in rows of one phase: row = (plane, oy, px), holding
@@ -91,11 +101,11 @@ fn col2im(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
             let cb = i32(colb + u32(iy) * p.w_in);
             var ix = qx;
             for (var kx = kx0; kx < p.kw; kx = kx + p.sw) {
-                let rr = rowb + kx;
-                if ix >= 0 && ix < w_in { acc.x = acc.x + cols_at(rr, u32(cb + ix)); }
-                if ix >= -1 && ix + 1 < w_in { acc.y = acc.y + cols_at(rr, u32(cb + ix + 1)); }
-                if ix >= -2 && ix + 2 < w_in { acc.z = acc.z + cols_at(rr, u32(cb + ix + 2)); }
-                if ix >= -3 && ix + 3 < w_in { acc.w = acc.w + cols_at(rr, u32(cb + ix + 3)); }
+                // Columns ix .. ix+3 of row (co, ky, kx); the margins around cols keep the
+                // reads inside the buffer, and the columns outside x are dropped.
+                let v = cols_run(u32(i32(p.margin + (rowb + kx) * p.ld) + cb + ix));
+                let xs = vec4<i32>(ix) + vec4<i32>(0, 1, 2, 3);
+                acc = acc + select(vec4<f32>(0.0), v, xs >= vec4<i32>(0) & xs < vec4<i32>(w_in));
                 ix = ix - 1;
             }
         }

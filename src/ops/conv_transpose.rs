@@ -458,7 +458,11 @@ pub fn forward_with(
     let kernel = o.pick(gpu, ct, bc * p, s.c_in);
     let pan = Panels::new(kernel, ct, bc * p, s.c_in);
     let (ap, bp) = gemm::panels(gpu, &pan, "conv_transpose forward")?;
-    let cols = gpu.zeros("conv_transpose forward cols", &[pan.c_len()])?;
+    // cols is row-major, [ct][chunk columns], with `margin` floats before it and more after
+    // it: col2im reads aligned vec4 pairs around each run of 4 columns (see the shader).
+    let margin = (s.kw.div_ceil(s.sw) + 2).div_ceil(4) * 4;
+    let cols_len = margin + ct * bc * p + 32 + 4 * s.kw.div_ceil(s.sw);
+    let cols = gpu.zeros("conv_transpose forward cols", &[cols_len])?;
     // The weights' panel is preparation: packed once per weight update (see `Op::prep`).
     let prep = gemm::pack_a(gpu, &pan, w, &Gather::transposed_a(ct), ct, s.c_in, &ap)?;
     let mut ds = Vec::new();
@@ -468,7 +472,10 @@ pub fn forward_with(
         let np = n * p;
         let pc = Panels::new(kernel, ct, np, s.c_in);
         ds.push(gemm::pack_b(gpu, &pc, x, &x_view(s, b0, false), s.c_in, np, &bp)?);
-        let epi = Epilogue::packed_tiles(&pc);
+        let epi = Epilogue::store(Affine {
+            off: margin,
+            ..Affine::row_major(np)
+        });
         ds.push(gemm::multiply(
             gpu, kernel, &pc, &ap, &bp, ct, np, s.c_in, &cols, epi, None,
         )?);
@@ -495,8 +502,8 @@ pub fn forward_with(
             .u(s.sw)
             .u(s.ph)
             .u(s.pw)
-            .u(pc.pn.trailing_zeros() as usize)
-            .u(epi.map.s_div)
+            .u(np)
+            .u(margin)
             .u(rows)
             .u(jx)
             .u(j_log2)
@@ -507,7 +514,7 @@ pub fn forward_with(
             "col2im",
             &[],
             Some(&params),
-            &[&cols.buffer, &b.buffer, &y.buffer],
+            &[&b.buffer, &y.buffer, &cols.buffer],
             groups,
         )?;
         let outs = n * s.c_out * s.out_positions();
