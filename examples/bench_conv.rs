@@ -109,8 +109,10 @@ fn main() -> anyhow::Result<()> {
             let dw = gpu.zeros("dw", &[s.w_len()])?;
             let db = gpu.zeros("db", &[s.c_out])?;
             for &k in &conv_kernels {
+                // PHASE=0|1 forces the forward by col2im or by phases.
                 let o = conv_transpose::Options {
                     kernel: k,
+                    phase: std::env::var("PHASE").ok().map(|v| v == "1"),
                     ..Default::default()
                 };
                 let ops = [

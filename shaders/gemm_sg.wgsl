@@ -1145,6 +1145,472 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
   }
 }
 
+// gemm_64x64_win: C = A B with B[k][n] = x[nb(n) + kb(k)] where the window holds it, else 0:
+//   column n = (b, qy, qx) (an output position of one phase): nb = x0 + b * bstride + qy * W + qx;
+//   row k = (ci, ty, tx) (a tap): kb = ci * H * W - ty * W - tx, read from wtab;
+//   inside iff 0 <= qy - ty < H and 0 <= qx - tx < W.
+// wtab[0] = (H, W, QW, QH * QW), wtab[1] = (bstride, qy0, qx0, x0), wtab[2 + k] = (kb, ty, tx, 0)
+// (ty huge for the padding k >= K). C is stored in packed tiles (like PACKED).
+@group(0) @binding(5) var<storage, read> xw: array<f32>;
+@group(0) @binding(6) var<storage, read> wtab: array<vec4<i32>>;
+
+struct WinCol {
+    nb: i32,
+    qy: i32,
+    qx: i32,
+}
+
+fn win_col(n: u32) -> WinCol {
+    let g = wtab[0];
+    let h = wtab[1];
+    if n >= p.n {
+        return WinCol(0, -(1 << 28), 0);
+    }
+    let b = n / u32(g.w);
+    let r = n - b * u32(g.w);
+    let qy = r / u32(g.z);
+    let qx = r - qy * u32(g.z);
+    let y = h.y + i32(qy);
+    let x = h.z + i32(qx);
+    return WinCol(h.w + i32(b) * h.x + y * g.y + x, y, x);
+}
+
+fn win_load(c: WinCol, t: vec4<i32>, hw: vec2<i32>) -> f32 {
+    let iy = c.qy - t.y;
+    let ix = c.qx - t.z;
+    let ok = iy >= 0 && iy < hw.x && ix >= 0 && ix < hw.y;
+    let v = xw[select(0, c.nb + t.x, ok)];
+    return select(0.0, v, ok);
+}
+
+@compute @workgroup_size(8)
+fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let t = flat_group(wg, nwg);
+  if t >= p.mt * p.nt { return; }
+  let tile = tile_of(t);
+  let mt = tile.x;
+  let nt = tile.y;
+  let abase = mt * p.k4 * 64u + lane;
+  let hw = wtab[0].xy;
+  let w00 = win_col(nt * 64u + (lane + 0u) * 4u + 0u);
+  let w01 = win_col(nt * 64u + (lane + 0u) * 4u + 1u);
+  let w02 = win_col(nt * 64u + (lane + 0u) * 4u + 2u);
+  let w03 = win_col(nt * 64u + (lane + 0u) * 4u + 3u);
+  let w10 = win_col(nt * 64u + (lane + 8u) * 4u + 0u);
+  let w11 = win_col(nt * 64u + (lane + 8u) * 4u + 1u);
+  let w12 = win_col(nt * 64u + (lane + 8u) * 4u + 2u);
+  let w13 = win_col(nt * 64u + (lane + 8u) * 4u + 3u);
+  var c0_0 = vec4<f32>(0.0); var c0_1 = vec4<f32>(0.0);
+  var c1_0 = vec4<f32>(0.0); var c1_1 = vec4<f32>(0.0);
+  var c2_0 = vec4<f32>(0.0); var c2_1 = vec4<f32>(0.0);
+  var c3_0 = vec4<f32>(0.0); var c3_1 = vec4<f32>(0.0);
+  var c4_0 = vec4<f32>(0.0); var c4_1 = vec4<f32>(0.0);
+  var c5_0 = vec4<f32>(0.0); var c5_1 = vec4<f32>(0.0);
+  var c6_0 = vec4<f32>(0.0); var c6_1 = vec4<f32>(0.0);
+  var c7_0 = vec4<f32>(0.0); var c7_1 = vec4<f32>(0.0);
+  var c8_0 = vec4<f32>(0.0); var c8_1 = vec4<f32>(0.0);
+  var c9_0 = vec4<f32>(0.0); var c9_1 = vec4<f32>(0.0);
+  var c10_0 = vec4<f32>(0.0); var c10_1 = vec4<f32>(0.0);
+  var c11_0 = vec4<f32>(0.0); var c11_1 = vec4<f32>(0.0);
+  var c12_0 = vec4<f32>(0.0); var c12_1 = vec4<f32>(0.0);
+  var c13_0 = vec4<f32>(0.0); var c13_1 = vec4<f32>(0.0);
+  var c14_0 = vec4<f32>(0.0); var c14_1 = vec4<f32>(0.0);
+  var c15_0 = vec4<f32>(0.0); var c15_1 = vec4<f32>(0.0);
+  var c16_0 = vec4<f32>(0.0); var c16_1 = vec4<f32>(0.0);
+  var c17_0 = vec4<f32>(0.0); var c17_1 = vec4<f32>(0.0);
+  var c18_0 = vec4<f32>(0.0); var c18_1 = vec4<f32>(0.0);
+  var c19_0 = vec4<f32>(0.0); var c19_1 = vec4<f32>(0.0);
+  var c20_0 = vec4<f32>(0.0); var c20_1 = vec4<f32>(0.0);
+  var c21_0 = vec4<f32>(0.0); var c21_1 = vec4<f32>(0.0);
+  var c22_0 = vec4<f32>(0.0); var c22_1 = vec4<f32>(0.0);
+  var c23_0 = vec4<f32>(0.0); var c23_1 = vec4<f32>(0.0);
+  var c24_0 = vec4<f32>(0.0); var c24_1 = vec4<f32>(0.0);
+  var c25_0 = vec4<f32>(0.0); var c25_1 = vec4<f32>(0.0);
+  var c26_0 = vec4<f32>(0.0); var c26_1 = vec4<f32>(0.0);
+  var c27_0 = vec4<f32>(0.0); var c27_1 = vec4<f32>(0.0);
+  var c28_0 = vec4<f32>(0.0); var c28_1 = vec4<f32>(0.0);
+  var c29_0 = vec4<f32>(0.0); var c29_1 = vec4<f32>(0.0);
+  var c30_0 = vec4<f32>(0.0); var c30_1 = vec4<f32>(0.0);
+  var c31_0 = vec4<f32>(0.0); var c31_1 = vec4<f32>(0.0);
+  var c32_0 = vec4<f32>(0.0); var c32_1 = vec4<f32>(0.0);
+  var c33_0 = vec4<f32>(0.0); var c33_1 = vec4<f32>(0.0);
+  var c34_0 = vec4<f32>(0.0); var c34_1 = vec4<f32>(0.0);
+  var c35_0 = vec4<f32>(0.0); var c35_1 = vec4<f32>(0.0);
+  var c36_0 = vec4<f32>(0.0); var c36_1 = vec4<f32>(0.0);
+  var c37_0 = vec4<f32>(0.0); var c37_1 = vec4<f32>(0.0);
+  var c38_0 = vec4<f32>(0.0); var c38_1 = vec4<f32>(0.0);
+  var c39_0 = vec4<f32>(0.0); var c39_1 = vec4<f32>(0.0);
+  var c40_0 = vec4<f32>(0.0); var c40_1 = vec4<f32>(0.0);
+  var c41_0 = vec4<f32>(0.0); var c41_1 = vec4<f32>(0.0);
+  var c42_0 = vec4<f32>(0.0); var c42_1 = vec4<f32>(0.0);
+  var c43_0 = vec4<f32>(0.0); var c43_1 = vec4<f32>(0.0);
+  var c44_0 = vec4<f32>(0.0); var c44_1 = vec4<f32>(0.0);
+  var c45_0 = vec4<f32>(0.0); var c45_1 = vec4<f32>(0.0);
+  var c46_0 = vec4<f32>(0.0); var c46_1 = vec4<f32>(0.0);
+  var c47_0 = vec4<f32>(0.0); var c47_1 = vec4<f32>(0.0);
+  var c48_0 = vec4<f32>(0.0); var c48_1 = vec4<f32>(0.0);
+  var c49_0 = vec4<f32>(0.0); var c49_1 = vec4<f32>(0.0);
+  var c50_0 = vec4<f32>(0.0); var c50_1 = vec4<f32>(0.0);
+  var c51_0 = vec4<f32>(0.0); var c51_1 = vec4<f32>(0.0);
+  var c52_0 = vec4<f32>(0.0); var c52_1 = vec4<f32>(0.0);
+  var c53_0 = vec4<f32>(0.0); var c53_1 = vec4<f32>(0.0);
+  var c54_0 = vec4<f32>(0.0); var c54_1 = vec4<f32>(0.0);
+  var c55_0 = vec4<f32>(0.0); var c55_1 = vec4<f32>(0.0);
+  var c56_0 = vec4<f32>(0.0); var c56_1 = vec4<f32>(0.0);
+  var c57_0 = vec4<f32>(0.0); var c57_1 = vec4<f32>(0.0);
+  var c58_0 = vec4<f32>(0.0); var c58_1 = vec4<f32>(0.0);
+  var c59_0 = vec4<f32>(0.0); var c59_1 = vec4<f32>(0.0);
+  var c60_0 = vec4<f32>(0.0); var c60_1 = vec4<f32>(0.0);
+  var c61_0 = vec4<f32>(0.0); var c61_1 = vec4<f32>(0.0);
+  var c62_0 = vec4<f32>(0.0); var c62_1 = vec4<f32>(0.0);
+  var c63_0 = vec4<f32>(0.0); var c63_1 = vec4<f32>(0.0);
+  for (var q = 0u; q < p.k4; q = q + 1u) {
+    let ai = abase + q * 64u;
+    let a0 = ap[ai + 0u];
+    let a1 = ap[ai + 8u];
+    let a2 = ap[ai + 16u];
+    let a3 = ap[ai + 24u];
+    let a4 = ap[ai + 32u];
+    let a5 = ap[ai + 40u];
+    let a6 = ap[ai + 48u];
+    let a7 = ap[ai + 56u];
+    let t0 = wtab[2u + q * 4u + 0u];
+    let b00 = vec4<f32>(win_load(w00, t0, hw), win_load(w01, t0, hw), win_load(w02, t0, hw), win_load(w03, t0, hw));
+    let b01 = vec4<f32>(win_load(w10, t0, hw), win_load(w11, t0, hw), win_load(w12, t0, hw), win_load(w13, t0, hw));
+    let t1 = wtab[2u + q * 4u + 1u];
+    let b10 = vec4<f32>(win_load(w00, t1, hw), win_load(w01, t1, hw), win_load(w02, t1, hw), win_load(w03, t1, hw));
+    let b11 = vec4<f32>(win_load(w10, t1, hw), win_load(w11, t1, hw), win_load(w12, t1, hw), win_load(w13, t1, hw));
+    let t2 = wtab[2u + q * 4u + 2u];
+    let b20 = vec4<f32>(win_load(w00, t2, hw), win_load(w01, t2, hw), win_load(w02, t2, hw), win_load(w03, t2, hw));
+    let b21 = vec4<f32>(win_load(w10, t2, hw), win_load(w11, t2, hw), win_load(w12, t2, hw), win_load(w13, t2, hw));
+    let t3 = wtab[2u + q * 4u + 3u];
+    let b30 = vec4<f32>(win_load(w00, t3, hw), win_load(w01, t3, hw), win_load(w02, t3, hw), win_load(w03, t3, hw));
+    let b31 = vec4<f32>(win_load(w10, t3, hw), win_load(w11, t3, hw), win_load(w12, t3, hw), win_load(w13, t3, hw));
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 0u)); c0_0 = fma(x, b00, c0_0); c0_1 = fma(x, b01, c0_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 0u)); c0_0 = fma(x, b10, c0_0); c0_1 = fma(x, b11, c0_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 0u)); c0_0 = fma(x, b20, c0_0); c0_1 = fma(x, b21, c0_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 0u)); c0_0 = fma(x, b30, c0_0); c0_1 = fma(x, b31, c0_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 1u)); c1_0 = fma(x, b00, c1_0); c1_1 = fma(x, b01, c1_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 1u)); c1_0 = fma(x, b10, c1_0); c1_1 = fma(x, b11, c1_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 1u)); c1_0 = fma(x, b20, c1_0); c1_1 = fma(x, b21, c1_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 1u)); c1_0 = fma(x, b30, c1_0); c1_1 = fma(x, b31, c1_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 2u)); c2_0 = fma(x, b00, c2_0); c2_1 = fma(x, b01, c2_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 2u)); c2_0 = fma(x, b10, c2_0); c2_1 = fma(x, b11, c2_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 2u)); c2_0 = fma(x, b20, c2_0); c2_1 = fma(x, b21, c2_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 2u)); c2_0 = fma(x, b30, c2_0); c2_1 = fma(x, b31, c2_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 3u)); c3_0 = fma(x, b00, c3_0); c3_1 = fma(x, b01, c3_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 3u)); c3_0 = fma(x, b10, c3_0); c3_1 = fma(x, b11, c3_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 3u)); c3_0 = fma(x, b20, c3_0); c3_1 = fma(x, b21, c3_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 3u)); c3_0 = fma(x, b30, c3_0); c3_1 = fma(x, b31, c3_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 4u)); c4_0 = fma(x, b00, c4_0); c4_1 = fma(x, b01, c4_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 4u)); c4_0 = fma(x, b10, c4_0); c4_1 = fma(x, b11, c4_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 4u)); c4_0 = fma(x, b20, c4_0); c4_1 = fma(x, b21, c4_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 4u)); c4_0 = fma(x, b30, c4_0); c4_1 = fma(x, b31, c4_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 5u)); c5_0 = fma(x, b00, c5_0); c5_1 = fma(x, b01, c5_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 5u)); c5_0 = fma(x, b10, c5_0); c5_1 = fma(x, b11, c5_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 5u)); c5_0 = fma(x, b20, c5_0); c5_1 = fma(x, b21, c5_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 5u)); c5_0 = fma(x, b30, c5_0); c5_1 = fma(x, b31, c5_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 6u)); c6_0 = fma(x, b00, c6_0); c6_1 = fma(x, b01, c6_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 6u)); c6_0 = fma(x, b10, c6_0); c6_1 = fma(x, b11, c6_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 6u)); c6_0 = fma(x, b20, c6_0); c6_1 = fma(x, b21, c6_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 6u)); c6_0 = fma(x, b30, c6_0); c6_1 = fma(x, b31, c6_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[0], 7u)); c7_0 = fma(x, b00, c7_0); c7_1 = fma(x, b01, c7_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[1], 7u)); c7_0 = fma(x, b10, c7_0); c7_1 = fma(x, b11, c7_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[2], 7u)); c7_0 = fma(x, b20, c7_0); c7_1 = fma(x, b21, c7_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a0[3], 7u)); c7_0 = fma(x, b30, c7_0); c7_1 = fma(x, b31, c7_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 0u)); c8_0 = fma(x, b00, c8_0); c8_1 = fma(x, b01, c8_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 0u)); c8_0 = fma(x, b10, c8_0); c8_1 = fma(x, b11, c8_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 0u)); c8_0 = fma(x, b20, c8_0); c8_1 = fma(x, b21, c8_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 0u)); c8_0 = fma(x, b30, c8_0); c8_1 = fma(x, b31, c8_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 1u)); c9_0 = fma(x, b00, c9_0); c9_1 = fma(x, b01, c9_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 1u)); c9_0 = fma(x, b10, c9_0); c9_1 = fma(x, b11, c9_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 1u)); c9_0 = fma(x, b20, c9_0); c9_1 = fma(x, b21, c9_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 1u)); c9_0 = fma(x, b30, c9_0); c9_1 = fma(x, b31, c9_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 2u)); c10_0 = fma(x, b00, c10_0); c10_1 = fma(x, b01, c10_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 2u)); c10_0 = fma(x, b10, c10_0); c10_1 = fma(x, b11, c10_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 2u)); c10_0 = fma(x, b20, c10_0); c10_1 = fma(x, b21, c10_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 2u)); c10_0 = fma(x, b30, c10_0); c10_1 = fma(x, b31, c10_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 3u)); c11_0 = fma(x, b00, c11_0); c11_1 = fma(x, b01, c11_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 3u)); c11_0 = fma(x, b10, c11_0); c11_1 = fma(x, b11, c11_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 3u)); c11_0 = fma(x, b20, c11_0); c11_1 = fma(x, b21, c11_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 3u)); c11_0 = fma(x, b30, c11_0); c11_1 = fma(x, b31, c11_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 4u)); c12_0 = fma(x, b00, c12_0); c12_1 = fma(x, b01, c12_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 4u)); c12_0 = fma(x, b10, c12_0); c12_1 = fma(x, b11, c12_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 4u)); c12_0 = fma(x, b20, c12_0); c12_1 = fma(x, b21, c12_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 4u)); c12_0 = fma(x, b30, c12_0); c12_1 = fma(x, b31, c12_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 5u)); c13_0 = fma(x, b00, c13_0); c13_1 = fma(x, b01, c13_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 5u)); c13_0 = fma(x, b10, c13_0); c13_1 = fma(x, b11, c13_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 5u)); c13_0 = fma(x, b20, c13_0); c13_1 = fma(x, b21, c13_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 5u)); c13_0 = fma(x, b30, c13_0); c13_1 = fma(x, b31, c13_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 6u)); c14_0 = fma(x, b00, c14_0); c14_1 = fma(x, b01, c14_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 6u)); c14_0 = fma(x, b10, c14_0); c14_1 = fma(x, b11, c14_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 6u)); c14_0 = fma(x, b20, c14_0); c14_1 = fma(x, b21, c14_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 6u)); c14_0 = fma(x, b30, c14_0); c14_1 = fma(x, b31, c14_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[0], 7u)); c15_0 = fma(x, b00, c15_0); c15_1 = fma(x, b01, c15_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[1], 7u)); c15_0 = fma(x, b10, c15_0); c15_1 = fma(x, b11, c15_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[2], 7u)); c15_0 = fma(x, b20, c15_0); c15_1 = fma(x, b21, c15_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a1[3], 7u)); c15_0 = fma(x, b30, c15_0); c15_1 = fma(x, b31, c15_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 0u)); c16_0 = fma(x, b00, c16_0); c16_1 = fma(x, b01, c16_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 0u)); c16_0 = fma(x, b10, c16_0); c16_1 = fma(x, b11, c16_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 0u)); c16_0 = fma(x, b20, c16_0); c16_1 = fma(x, b21, c16_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 0u)); c16_0 = fma(x, b30, c16_0); c16_1 = fma(x, b31, c16_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 1u)); c17_0 = fma(x, b00, c17_0); c17_1 = fma(x, b01, c17_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 1u)); c17_0 = fma(x, b10, c17_0); c17_1 = fma(x, b11, c17_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 1u)); c17_0 = fma(x, b20, c17_0); c17_1 = fma(x, b21, c17_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 1u)); c17_0 = fma(x, b30, c17_0); c17_1 = fma(x, b31, c17_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 2u)); c18_0 = fma(x, b00, c18_0); c18_1 = fma(x, b01, c18_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 2u)); c18_0 = fma(x, b10, c18_0); c18_1 = fma(x, b11, c18_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 2u)); c18_0 = fma(x, b20, c18_0); c18_1 = fma(x, b21, c18_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 2u)); c18_0 = fma(x, b30, c18_0); c18_1 = fma(x, b31, c18_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 3u)); c19_0 = fma(x, b00, c19_0); c19_1 = fma(x, b01, c19_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 3u)); c19_0 = fma(x, b10, c19_0); c19_1 = fma(x, b11, c19_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 3u)); c19_0 = fma(x, b20, c19_0); c19_1 = fma(x, b21, c19_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 3u)); c19_0 = fma(x, b30, c19_0); c19_1 = fma(x, b31, c19_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 4u)); c20_0 = fma(x, b00, c20_0); c20_1 = fma(x, b01, c20_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 4u)); c20_0 = fma(x, b10, c20_0); c20_1 = fma(x, b11, c20_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 4u)); c20_0 = fma(x, b20, c20_0); c20_1 = fma(x, b21, c20_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 4u)); c20_0 = fma(x, b30, c20_0); c20_1 = fma(x, b31, c20_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 5u)); c21_0 = fma(x, b00, c21_0); c21_1 = fma(x, b01, c21_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 5u)); c21_0 = fma(x, b10, c21_0); c21_1 = fma(x, b11, c21_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 5u)); c21_0 = fma(x, b20, c21_0); c21_1 = fma(x, b21, c21_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 5u)); c21_0 = fma(x, b30, c21_0); c21_1 = fma(x, b31, c21_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 6u)); c22_0 = fma(x, b00, c22_0); c22_1 = fma(x, b01, c22_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 6u)); c22_0 = fma(x, b10, c22_0); c22_1 = fma(x, b11, c22_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 6u)); c22_0 = fma(x, b20, c22_0); c22_1 = fma(x, b21, c22_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 6u)); c22_0 = fma(x, b30, c22_0); c22_1 = fma(x, b31, c22_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[0], 7u)); c23_0 = fma(x, b00, c23_0); c23_1 = fma(x, b01, c23_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[1], 7u)); c23_0 = fma(x, b10, c23_0); c23_1 = fma(x, b11, c23_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[2], 7u)); c23_0 = fma(x, b20, c23_0); c23_1 = fma(x, b21, c23_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a2[3], 7u)); c23_0 = fma(x, b30, c23_0); c23_1 = fma(x, b31, c23_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 0u)); c24_0 = fma(x, b00, c24_0); c24_1 = fma(x, b01, c24_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 0u)); c24_0 = fma(x, b10, c24_0); c24_1 = fma(x, b11, c24_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 0u)); c24_0 = fma(x, b20, c24_0); c24_1 = fma(x, b21, c24_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 0u)); c24_0 = fma(x, b30, c24_0); c24_1 = fma(x, b31, c24_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 1u)); c25_0 = fma(x, b00, c25_0); c25_1 = fma(x, b01, c25_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 1u)); c25_0 = fma(x, b10, c25_0); c25_1 = fma(x, b11, c25_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 1u)); c25_0 = fma(x, b20, c25_0); c25_1 = fma(x, b21, c25_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 1u)); c25_0 = fma(x, b30, c25_0); c25_1 = fma(x, b31, c25_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 2u)); c26_0 = fma(x, b00, c26_0); c26_1 = fma(x, b01, c26_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 2u)); c26_0 = fma(x, b10, c26_0); c26_1 = fma(x, b11, c26_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 2u)); c26_0 = fma(x, b20, c26_0); c26_1 = fma(x, b21, c26_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 2u)); c26_0 = fma(x, b30, c26_0); c26_1 = fma(x, b31, c26_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 3u)); c27_0 = fma(x, b00, c27_0); c27_1 = fma(x, b01, c27_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 3u)); c27_0 = fma(x, b10, c27_0); c27_1 = fma(x, b11, c27_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 3u)); c27_0 = fma(x, b20, c27_0); c27_1 = fma(x, b21, c27_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 3u)); c27_0 = fma(x, b30, c27_0); c27_1 = fma(x, b31, c27_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 4u)); c28_0 = fma(x, b00, c28_0); c28_1 = fma(x, b01, c28_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 4u)); c28_0 = fma(x, b10, c28_0); c28_1 = fma(x, b11, c28_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 4u)); c28_0 = fma(x, b20, c28_0); c28_1 = fma(x, b21, c28_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 4u)); c28_0 = fma(x, b30, c28_0); c28_1 = fma(x, b31, c28_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 5u)); c29_0 = fma(x, b00, c29_0); c29_1 = fma(x, b01, c29_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 5u)); c29_0 = fma(x, b10, c29_0); c29_1 = fma(x, b11, c29_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 5u)); c29_0 = fma(x, b20, c29_0); c29_1 = fma(x, b21, c29_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 5u)); c29_0 = fma(x, b30, c29_0); c29_1 = fma(x, b31, c29_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 6u)); c30_0 = fma(x, b00, c30_0); c30_1 = fma(x, b01, c30_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 6u)); c30_0 = fma(x, b10, c30_0); c30_1 = fma(x, b11, c30_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 6u)); c30_0 = fma(x, b20, c30_0); c30_1 = fma(x, b21, c30_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 6u)); c30_0 = fma(x, b30, c30_0); c30_1 = fma(x, b31, c30_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[0], 7u)); c31_0 = fma(x, b00, c31_0); c31_1 = fma(x, b01, c31_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[1], 7u)); c31_0 = fma(x, b10, c31_0); c31_1 = fma(x, b11, c31_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[2], 7u)); c31_0 = fma(x, b20, c31_0); c31_1 = fma(x, b21, c31_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a3[3], 7u)); c31_0 = fma(x, b30, c31_0); c31_1 = fma(x, b31, c31_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 0u)); c32_0 = fma(x, b00, c32_0); c32_1 = fma(x, b01, c32_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 0u)); c32_0 = fma(x, b10, c32_0); c32_1 = fma(x, b11, c32_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 0u)); c32_0 = fma(x, b20, c32_0); c32_1 = fma(x, b21, c32_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 0u)); c32_0 = fma(x, b30, c32_0); c32_1 = fma(x, b31, c32_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 1u)); c33_0 = fma(x, b00, c33_0); c33_1 = fma(x, b01, c33_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 1u)); c33_0 = fma(x, b10, c33_0); c33_1 = fma(x, b11, c33_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 1u)); c33_0 = fma(x, b20, c33_0); c33_1 = fma(x, b21, c33_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 1u)); c33_0 = fma(x, b30, c33_0); c33_1 = fma(x, b31, c33_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 2u)); c34_0 = fma(x, b00, c34_0); c34_1 = fma(x, b01, c34_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 2u)); c34_0 = fma(x, b10, c34_0); c34_1 = fma(x, b11, c34_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 2u)); c34_0 = fma(x, b20, c34_0); c34_1 = fma(x, b21, c34_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 2u)); c34_0 = fma(x, b30, c34_0); c34_1 = fma(x, b31, c34_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 3u)); c35_0 = fma(x, b00, c35_0); c35_1 = fma(x, b01, c35_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 3u)); c35_0 = fma(x, b10, c35_0); c35_1 = fma(x, b11, c35_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 3u)); c35_0 = fma(x, b20, c35_0); c35_1 = fma(x, b21, c35_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 3u)); c35_0 = fma(x, b30, c35_0); c35_1 = fma(x, b31, c35_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 4u)); c36_0 = fma(x, b00, c36_0); c36_1 = fma(x, b01, c36_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 4u)); c36_0 = fma(x, b10, c36_0); c36_1 = fma(x, b11, c36_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 4u)); c36_0 = fma(x, b20, c36_0); c36_1 = fma(x, b21, c36_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 4u)); c36_0 = fma(x, b30, c36_0); c36_1 = fma(x, b31, c36_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 5u)); c37_0 = fma(x, b00, c37_0); c37_1 = fma(x, b01, c37_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 5u)); c37_0 = fma(x, b10, c37_0); c37_1 = fma(x, b11, c37_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 5u)); c37_0 = fma(x, b20, c37_0); c37_1 = fma(x, b21, c37_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 5u)); c37_0 = fma(x, b30, c37_0); c37_1 = fma(x, b31, c37_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 6u)); c38_0 = fma(x, b00, c38_0); c38_1 = fma(x, b01, c38_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 6u)); c38_0 = fma(x, b10, c38_0); c38_1 = fma(x, b11, c38_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 6u)); c38_0 = fma(x, b20, c38_0); c38_1 = fma(x, b21, c38_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 6u)); c38_0 = fma(x, b30, c38_0); c38_1 = fma(x, b31, c38_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[0], 7u)); c39_0 = fma(x, b00, c39_0); c39_1 = fma(x, b01, c39_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[1], 7u)); c39_0 = fma(x, b10, c39_0); c39_1 = fma(x, b11, c39_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[2], 7u)); c39_0 = fma(x, b20, c39_0); c39_1 = fma(x, b21, c39_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a4[3], 7u)); c39_0 = fma(x, b30, c39_0); c39_1 = fma(x, b31, c39_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 0u)); c40_0 = fma(x, b00, c40_0); c40_1 = fma(x, b01, c40_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 0u)); c40_0 = fma(x, b10, c40_0); c40_1 = fma(x, b11, c40_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 0u)); c40_0 = fma(x, b20, c40_0); c40_1 = fma(x, b21, c40_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 0u)); c40_0 = fma(x, b30, c40_0); c40_1 = fma(x, b31, c40_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 1u)); c41_0 = fma(x, b00, c41_0); c41_1 = fma(x, b01, c41_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 1u)); c41_0 = fma(x, b10, c41_0); c41_1 = fma(x, b11, c41_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 1u)); c41_0 = fma(x, b20, c41_0); c41_1 = fma(x, b21, c41_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 1u)); c41_0 = fma(x, b30, c41_0); c41_1 = fma(x, b31, c41_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 2u)); c42_0 = fma(x, b00, c42_0); c42_1 = fma(x, b01, c42_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 2u)); c42_0 = fma(x, b10, c42_0); c42_1 = fma(x, b11, c42_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 2u)); c42_0 = fma(x, b20, c42_0); c42_1 = fma(x, b21, c42_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 2u)); c42_0 = fma(x, b30, c42_0); c42_1 = fma(x, b31, c42_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 3u)); c43_0 = fma(x, b00, c43_0); c43_1 = fma(x, b01, c43_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 3u)); c43_0 = fma(x, b10, c43_0); c43_1 = fma(x, b11, c43_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 3u)); c43_0 = fma(x, b20, c43_0); c43_1 = fma(x, b21, c43_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 3u)); c43_0 = fma(x, b30, c43_0); c43_1 = fma(x, b31, c43_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 4u)); c44_0 = fma(x, b00, c44_0); c44_1 = fma(x, b01, c44_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 4u)); c44_0 = fma(x, b10, c44_0); c44_1 = fma(x, b11, c44_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 4u)); c44_0 = fma(x, b20, c44_0); c44_1 = fma(x, b21, c44_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 4u)); c44_0 = fma(x, b30, c44_0); c44_1 = fma(x, b31, c44_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 5u)); c45_0 = fma(x, b00, c45_0); c45_1 = fma(x, b01, c45_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 5u)); c45_0 = fma(x, b10, c45_0); c45_1 = fma(x, b11, c45_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 5u)); c45_0 = fma(x, b20, c45_0); c45_1 = fma(x, b21, c45_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 5u)); c45_0 = fma(x, b30, c45_0); c45_1 = fma(x, b31, c45_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 6u)); c46_0 = fma(x, b00, c46_0); c46_1 = fma(x, b01, c46_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 6u)); c46_0 = fma(x, b10, c46_0); c46_1 = fma(x, b11, c46_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 6u)); c46_0 = fma(x, b20, c46_0); c46_1 = fma(x, b21, c46_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 6u)); c46_0 = fma(x, b30, c46_0); c46_1 = fma(x, b31, c46_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[0], 7u)); c47_0 = fma(x, b00, c47_0); c47_1 = fma(x, b01, c47_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[1], 7u)); c47_0 = fma(x, b10, c47_0); c47_1 = fma(x, b11, c47_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[2], 7u)); c47_0 = fma(x, b20, c47_0); c47_1 = fma(x, b21, c47_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a5[3], 7u)); c47_0 = fma(x, b30, c47_0); c47_1 = fma(x, b31, c47_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 0u)); c48_0 = fma(x, b00, c48_0); c48_1 = fma(x, b01, c48_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 0u)); c48_0 = fma(x, b10, c48_0); c48_1 = fma(x, b11, c48_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 0u)); c48_0 = fma(x, b20, c48_0); c48_1 = fma(x, b21, c48_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 0u)); c48_0 = fma(x, b30, c48_0); c48_1 = fma(x, b31, c48_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 1u)); c49_0 = fma(x, b00, c49_0); c49_1 = fma(x, b01, c49_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 1u)); c49_0 = fma(x, b10, c49_0); c49_1 = fma(x, b11, c49_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 1u)); c49_0 = fma(x, b20, c49_0); c49_1 = fma(x, b21, c49_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 1u)); c49_0 = fma(x, b30, c49_0); c49_1 = fma(x, b31, c49_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 2u)); c50_0 = fma(x, b00, c50_0); c50_1 = fma(x, b01, c50_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 2u)); c50_0 = fma(x, b10, c50_0); c50_1 = fma(x, b11, c50_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 2u)); c50_0 = fma(x, b20, c50_0); c50_1 = fma(x, b21, c50_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 2u)); c50_0 = fma(x, b30, c50_0); c50_1 = fma(x, b31, c50_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 3u)); c51_0 = fma(x, b00, c51_0); c51_1 = fma(x, b01, c51_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 3u)); c51_0 = fma(x, b10, c51_0); c51_1 = fma(x, b11, c51_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 3u)); c51_0 = fma(x, b20, c51_0); c51_1 = fma(x, b21, c51_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 3u)); c51_0 = fma(x, b30, c51_0); c51_1 = fma(x, b31, c51_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 4u)); c52_0 = fma(x, b00, c52_0); c52_1 = fma(x, b01, c52_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 4u)); c52_0 = fma(x, b10, c52_0); c52_1 = fma(x, b11, c52_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 4u)); c52_0 = fma(x, b20, c52_0); c52_1 = fma(x, b21, c52_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 4u)); c52_0 = fma(x, b30, c52_0); c52_1 = fma(x, b31, c52_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 5u)); c53_0 = fma(x, b00, c53_0); c53_1 = fma(x, b01, c53_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 5u)); c53_0 = fma(x, b10, c53_0); c53_1 = fma(x, b11, c53_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 5u)); c53_0 = fma(x, b20, c53_0); c53_1 = fma(x, b21, c53_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 5u)); c53_0 = fma(x, b30, c53_0); c53_1 = fma(x, b31, c53_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 6u)); c54_0 = fma(x, b00, c54_0); c54_1 = fma(x, b01, c54_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 6u)); c54_0 = fma(x, b10, c54_0); c54_1 = fma(x, b11, c54_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 6u)); c54_0 = fma(x, b20, c54_0); c54_1 = fma(x, b21, c54_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 6u)); c54_0 = fma(x, b30, c54_0); c54_1 = fma(x, b31, c54_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[0], 7u)); c55_0 = fma(x, b00, c55_0); c55_1 = fma(x, b01, c55_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[1], 7u)); c55_0 = fma(x, b10, c55_0); c55_1 = fma(x, b11, c55_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[2], 7u)); c55_0 = fma(x, b20, c55_0); c55_1 = fma(x, b21, c55_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a6[3], 7u)); c55_0 = fma(x, b30, c55_0); c55_1 = fma(x, b31, c55_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 0u)); c56_0 = fma(x, b00, c56_0); c56_1 = fma(x, b01, c56_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 0u)); c56_0 = fma(x, b10, c56_0); c56_1 = fma(x, b11, c56_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 0u)); c56_0 = fma(x, b20, c56_0); c56_1 = fma(x, b21, c56_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 0u)); c56_0 = fma(x, b30, c56_0); c56_1 = fma(x, b31, c56_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 1u)); c57_0 = fma(x, b00, c57_0); c57_1 = fma(x, b01, c57_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 1u)); c57_0 = fma(x, b10, c57_0); c57_1 = fma(x, b11, c57_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 1u)); c57_0 = fma(x, b20, c57_0); c57_1 = fma(x, b21, c57_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 1u)); c57_0 = fma(x, b30, c57_0); c57_1 = fma(x, b31, c57_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 2u)); c58_0 = fma(x, b00, c58_0); c58_1 = fma(x, b01, c58_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 2u)); c58_0 = fma(x, b10, c58_0); c58_1 = fma(x, b11, c58_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 2u)); c58_0 = fma(x, b20, c58_0); c58_1 = fma(x, b21, c58_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 2u)); c58_0 = fma(x, b30, c58_0); c58_1 = fma(x, b31, c58_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 3u)); c59_0 = fma(x, b00, c59_0); c59_1 = fma(x, b01, c59_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 3u)); c59_0 = fma(x, b10, c59_0); c59_1 = fma(x, b11, c59_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 3u)); c59_0 = fma(x, b20, c59_0); c59_1 = fma(x, b21, c59_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 3u)); c59_0 = fma(x, b30, c59_0); c59_1 = fma(x, b31, c59_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 4u)); c60_0 = fma(x, b00, c60_0); c60_1 = fma(x, b01, c60_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 4u)); c60_0 = fma(x, b10, c60_0); c60_1 = fma(x, b11, c60_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 4u)); c60_0 = fma(x, b20, c60_0); c60_1 = fma(x, b21, c60_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 4u)); c60_0 = fma(x, b30, c60_0); c60_1 = fma(x, b31, c60_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 5u)); c61_0 = fma(x, b00, c61_0); c61_1 = fma(x, b01, c61_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 5u)); c61_0 = fma(x, b10, c61_0); c61_1 = fma(x, b11, c61_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 5u)); c61_0 = fma(x, b20, c61_0); c61_1 = fma(x, b21, c61_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 5u)); c61_0 = fma(x, b30, c61_0); c61_1 = fma(x, b31, c61_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 6u)); c62_0 = fma(x, b00, c62_0); c62_1 = fma(x, b01, c62_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 6u)); c62_0 = fma(x, b10, c62_0); c62_1 = fma(x, b11, c62_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 6u)); c62_0 = fma(x, b20, c62_0); c62_1 = fma(x, b21, c62_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 6u)); c62_0 = fma(x, b30, c62_0); c62_1 = fma(x, b31, c62_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[0], 7u)); c63_0 = fma(x, b00, c63_0); c63_1 = fma(x, b01, c63_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[1], 7u)); c63_0 = fma(x, b10, c63_0); c63_1 = fma(x, b11, c63_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[2], 7u)); c63_0 = fma(x, b20, c63_0); c63_1 = fma(x, b21, c63_1); }
+    { let x = vec4<f32>(subgroupBroadcast(a7[3], 7u)); c63_0 = fma(x, b30, c63_0); c63_1 = fma(x, b31, c63_1); }
+  }
+  let cb = (nt * p.mt + mt) * 1024u + lane;
+  c_out[cb + 0u] = c0_0; c_out[cb + 8u] = c0_1;
+  c_out[cb + 16u] = c1_0; c_out[cb + 24u] = c1_1;
+  c_out[cb + 32u] = c2_0; c_out[cb + 40u] = c2_1;
+  c_out[cb + 48u] = c3_0; c_out[cb + 56u] = c3_1;
+  c_out[cb + 64u] = c4_0; c_out[cb + 72u] = c4_1;
+  c_out[cb + 80u] = c5_0; c_out[cb + 88u] = c5_1;
+  c_out[cb + 96u] = c6_0; c_out[cb + 104u] = c6_1;
+  c_out[cb + 112u] = c7_0; c_out[cb + 120u] = c7_1;
+  c_out[cb + 128u] = c8_0; c_out[cb + 136u] = c8_1;
+  c_out[cb + 144u] = c9_0; c_out[cb + 152u] = c9_1;
+  c_out[cb + 160u] = c10_0; c_out[cb + 168u] = c10_1;
+  c_out[cb + 176u] = c11_0; c_out[cb + 184u] = c11_1;
+  c_out[cb + 192u] = c12_0; c_out[cb + 200u] = c12_1;
+  c_out[cb + 208u] = c13_0; c_out[cb + 216u] = c13_1;
+  c_out[cb + 224u] = c14_0; c_out[cb + 232u] = c14_1;
+  c_out[cb + 240u] = c15_0; c_out[cb + 248u] = c15_1;
+  c_out[cb + 256u] = c16_0; c_out[cb + 264u] = c16_1;
+  c_out[cb + 272u] = c17_0; c_out[cb + 280u] = c17_1;
+  c_out[cb + 288u] = c18_0; c_out[cb + 296u] = c18_1;
+  c_out[cb + 304u] = c19_0; c_out[cb + 312u] = c19_1;
+  c_out[cb + 320u] = c20_0; c_out[cb + 328u] = c20_1;
+  c_out[cb + 336u] = c21_0; c_out[cb + 344u] = c21_1;
+  c_out[cb + 352u] = c22_0; c_out[cb + 360u] = c22_1;
+  c_out[cb + 368u] = c23_0; c_out[cb + 376u] = c23_1;
+  c_out[cb + 384u] = c24_0; c_out[cb + 392u] = c24_1;
+  c_out[cb + 400u] = c25_0; c_out[cb + 408u] = c25_1;
+  c_out[cb + 416u] = c26_0; c_out[cb + 424u] = c26_1;
+  c_out[cb + 432u] = c27_0; c_out[cb + 440u] = c27_1;
+  c_out[cb + 448u] = c28_0; c_out[cb + 456u] = c28_1;
+  c_out[cb + 464u] = c29_0; c_out[cb + 472u] = c29_1;
+  c_out[cb + 480u] = c30_0; c_out[cb + 488u] = c30_1;
+  c_out[cb + 496u] = c31_0; c_out[cb + 504u] = c31_1;
+  c_out[cb + 512u] = c32_0; c_out[cb + 520u] = c32_1;
+  c_out[cb + 528u] = c33_0; c_out[cb + 536u] = c33_1;
+  c_out[cb + 544u] = c34_0; c_out[cb + 552u] = c34_1;
+  c_out[cb + 560u] = c35_0; c_out[cb + 568u] = c35_1;
+  c_out[cb + 576u] = c36_0; c_out[cb + 584u] = c36_1;
+  c_out[cb + 592u] = c37_0; c_out[cb + 600u] = c37_1;
+  c_out[cb + 608u] = c38_0; c_out[cb + 616u] = c38_1;
+  c_out[cb + 624u] = c39_0; c_out[cb + 632u] = c39_1;
+  c_out[cb + 640u] = c40_0; c_out[cb + 648u] = c40_1;
+  c_out[cb + 656u] = c41_0; c_out[cb + 664u] = c41_1;
+  c_out[cb + 672u] = c42_0; c_out[cb + 680u] = c42_1;
+  c_out[cb + 688u] = c43_0; c_out[cb + 696u] = c43_1;
+  c_out[cb + 704u] = c44_0; c_out[cb + 712u] = c44_1;
+  c_out[cb + 720u] = c45_0; c_out[cb + 728u] = c45_1;
+  c_out[cb + 736u] = c46_0; c_out[cb + 744u] = c46_1;
+  c_out[cb + 752u] = c47_0; c_out[cb + 760u] = c47_1;
+  c_out[cb + 768u] = c48_0; c_out[cb + 776u] = c48_1;
+  c_out[cb + 784u] = c49_0; c_out[cb + 792u] = c49_1;
+  c_out[cb + 800u] = c50_0; c_out[cb + 808u] = c50_1;
+  c_out[cb + 816u] = c51_0; c_out[cb + 824u] = c51_1;
+  c_out[cb + 832u] = c52_0; c_out[cb + 840u] = c52_1;
+  c_out[cb + 848u] = c53_0; c_out[cb + 856u] = c53_1;
+  c_out[cb + 864u] = c54_0; c_out[cb + 872u] = c54_1;
+  c_out[cb + 880u] = c55_0; c_out[cb + 888u] = c55_1;
+  c_out[cb + 896u] = c56_0; c_out[cb + 904u] = c56_1;
+  c_out[cb + 912u] = c57_0; c_out[cb + 920u] = c57_1;
+  c_out[cb + 928u] = c58_0; c_out[cb + 936u] = c58_1;
+  c_out[cb + 944u] = c59_0; c_out[cb + 952u] = c59_1;
+  c_out[cb + 960u] = c60_0; c_out[cb + 968u] = c60_1;
+  c_out[cb + 976u] = c61_0; c_out[cb + 984u] = c61_1;
+  c_out[cb + 992u] = c62_0; c_out[cb + 1000u] = c62_1;
+  c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
+}
+
 // ---- generator (python3) ----
 // # Generator of shaders/gemm_sg.wgsl (register-blocked subgroup GEMM on packed panels).
 // import sys
@@ -1229,6 +1695,82 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //         w(f"  }}")
 //     w("}")
 //     w("")
+// # The 64 x 64 kernel with B gathered on the fly from the windows of an image (the phase-split
+// # forward transposed convolution, src/ops/conv_transpose.rs): no packed B panel.
+// w("""// gemm_64x64_win: C = A B with B[k][n] = x[nb(n) + kb(k)] where the window holds it, else 0:
+// //   column n = (b, qy, qx) (an output position of one phase): nb = x0 + b * bstride + qy * W + qx;
+// //   row k = (ci, ty, tx) (a tap): kb = ci * H * W - ty * W - tx, read from wtab;
+// //   inside iff 0 <= qy - ty < H and 0 <= qx - tx < W.
+// // wtab[0] = (H, W, QW, QH * QW), wtab[1] = (bstride, qy0, qx0, x0), wtab[2 + k] = (kb, ty, tx, 0)
+// // (ty huge for the padding k >= K). C is stored in packed tiles (like PACKED).
+// @group(0) @binding(5) var<storage, read> xw: array<f32>;
+// @group(0) @binding(6) var<storage, read> wtab: array<vec4<i32>>;
+// 
+// struct WinCol {
+//     nb: i32,
+//     qy: i32,
+//     qx: i32,
+// }
+// 
+// fn win_col(n: u32) -> WinCol {
+//     let g = wtab[0];
+//     let h = wtab[1];
+//     if n >= p.n {
+//         return WinCol(0, -(1 << 28), 0);
+//     }
+//     let b = n / u32(g.w);
+//     let r = n - b * u32(g.w);
+//     let qy = r / u32(g.z);
+//     let qx = r - qy * u32(g.z);
+//     let y = h.y + i32(qy);
+//     let x = h.z + i32(qx);
+//     return WinCol(h.w + i32(b) * h.x + y * g.y + x, y, x);
+// }
+// 
+// fn win_load(c: WinCol, t: vec4<i32>, hw: vec2<i32>) -> f32 {
+//     let iy = c.qy - t.y;
+//     let ix = c.qx - t.z;
+//     let ok = iy >= 0 && iy < hw.x && ix >= 0 && ix < hw.y;
+//     let v = xw[select(0, c.nb + t.x, ok)];
+//     return select(0.0, v, ok);
+// }
+// """)
+// tn4 = 2
+// pn = 64
+// w(f"@compute @workgroup_size(8)")
+// w(f"fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,")
+// w(f"        @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {{")
+// w(f"  let t = flat_group(wg, nwg);")
+// w(f"  if t >= p.mt * p.nt {{ return; }}")
+// w(f"  let tile = tile_of(t);")
+// w(f"  let mt = tile.x;")
+// w(f"  let nt = tile.y;")
+// w(f"  let abase = mt * p.k4 * 64u + lane;")
+// w(f"  let hw = wtab[0].xy;")
+// for j in range(tn4):
+//     for i in range(4):
+//         w(f"  let w{j}{i} = win_col(nt * {pn}u + (lane + {8 * j}u) * 4u + {i}u);")
+// for r in range(64):
+//     w("  " + " ".join(f"var c{r}_{j} = vec4<f32>(0.0);" for j in range(tn4)))
+// w(f"  for (var q = 0u; q < p.k4; q = q + 1u) {{")
+// w(f"    let ai = abase + q * 64u;")
+// for i in range(8):
+//     w(f"    let a{i} = ap[ai + {8 * i}u];")
+// for kk in range(4):
+//     w(f"    let t{kk} = wtab[2u + q * 4u + {kk}u];")
+//     for j in range(tn4):
+//         w(f"    let b{kk}{j} = vec4<f32>(" + ", ".join(f"win_load(w{j}{i}, t{kk}, hw)" for i in range(4)) + ");")
+// for r in range(64):
+//     for kk in range(4):
+//         s = f"    {{ let x = vec4<f32>(subgroupBroadcast(a{r // 8}[{kk}], {r % 8}u));"
+//         s += "".join(f" c{r}_{j} = fma(x, b{kk}{j}, c{r}_{j});" for j in range(tn4))
+//         w(s + " }")
+// w("  }")
+// w(f"  let cb = (nt * p.mt + mt) * {64 * 8 * tn4}u + lane;")
+// for r in range(64):
+//     w("  " + " ".join(f"c_out[cb + {(r * tn4 + j) * 8}u] = c{r}_{j};" for j in range(tn4)))
+// w("}")
+// w("")
 // src = open(sys.argv[0]).read()
 // w("// ---- generator (python3) ----")
 // for line in src.splitlines():

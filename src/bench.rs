@@ -93,7 +93,7 @@ fn conv_desc(s: &ConvShape) -> String {
     }
 }
 
-/// Times one op: at least `min_reps` repetitions and about 0.3 s in all. An op's preparation
+/// Times one op: the median of five batches of repetitions. An op's preparation
 /// (packing the weights, `Op::prep`) runs once first and is not timed: training runs it once
 /// per weight update, not once per Langevin step.
 fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Result<Row> {
@@ -102,8 +102,15 @@ fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Resul
     }
     let seq = op.main_seq();
     let once = timer.time(gpu, &seq, 1)?;
-    let reps = ((0.3 / once.max(1e-6)) as u32).clamp(2, 200);
-    let s = timer.time(gpu, &seq, reps)?;
+    // Five batches of repetitions, about 0.3 s in all; the median batch is reported, so a
+    // passing slowdown of a shared machine moves the figure less than a mean would.
+    let reps = ((0.06 / once.max(1e-6)) as u32).clamp(1, 40);
+    let mut batches = Vec::new();
+    for _ in 0..5 {
+        batches.push(timer.time(gpu, &seq, reps)?);
+    }
+    batches.sort_by(f64::total_cmp);
+    let s = batches[2];
     Ok(Row {
         kernel: kernel.to_string(),
         shape,

@@ -84,8 +84,9 @@ fn gpu_matches_cpu_every_kernel() {
     for (i, (name, s)) in shapes().iter().enumerate() {
         for &k in &kernels {
             run_case(name, s, &Options::kernel(k), i as u64);
-            if s.h_in == 1 {
-                // 1-D layers: the forward by phases and by col2im, whatever the cost rule picks.
+            if s.h_in == 1 || k == Kernel::Sg64x64 {
+                // The forward by phases (1-D: packed B; 2-D: B gathered in the GEMM, subgroup
+                // adapters) and by col2im, whatever the cost rule picks.
                 for phase in [false, true] {
                     let o = Options {
                         phase: Some(phase),
@@ -110,6 +111,10 @@ fn batch_chunks_match_cpu() {
             ..Options::default()
         };
         run_case("chunked", &s, &o, 99);
+        if k == Kernel::Sg64x64 {
+            let o = Options { phase: Some(true), ..o };
+            run_case("chunked by phases", &s, &o, 96);
+        }
     }
     let s = ConvShape::conv1d(5, 3, 2, 6, 25, 10, 8, 1);
     run_case(

@@ -422,6 +422,178 @@ fn forward_phase(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, w: &Tensor, 
         .with_scratch(cols))
 }
 
+/// One output phase (ry, rx) of a 2-D layer: the outputs oy = sh qy + ry - ph, ox = sw qx + rx - pw
+/// for qy0 <= qy < qy0 + qh, qx0 <= qx < qx0 + qw take the taps ky = ry + sh ty (ty < ty_n) and
+/// kx = rx + sw tx (tx < tx_n) at the inputs (qy - ty, qx - tx).
+struct Phase {
+    ry: usize,
+    rx: usize,
+    ty_n: usize,
+    tx_n: usize,
+    qy0: i64,
+    qx0: i64,
+    qh: usize,
+    qw: usize,
+}
+
+/// The phases of a layer, or None if some output phase has no taps (k < s).
+fn phases(s: &ConvShape) -> Option<Vec<Phase>> {
+    let ceil_div = |a: i64, b: i64| a.div_euclid(b) + (a.rem_euclid(b) != 0) as i64;
+    // (taps, first q, count of q) along one axis for phase r.
+    let axis = |r: usize, k: usize, st: usize, pad: usize, out: usize| -> Option<(usize, i64, usize)> {
+        if r >= k {
+            return None;
+        }
+        let (r, st, pad, out) = (r as i64, st as i64, pad as i64, out as i64);
+        let lo = ceil_div(pad - r, st);
+        let hi = (out - 1 + pad - r).div_euclid(st);
+        Some((
+            (k as i64 - r).div_euclid(st) as usize + ((k as i64 - r) % st != 0) as usize,
+            lo,
+            (hi - lo + 1).max(0) as usize,
+        ))
+    };
+    let mut v = Vec::new();
+    for ry in 0..s.sh {
+        for rx in 0..s.sw {
+            let (ty_n, qy0, qh) = axis(ry, s.kh, s.sh, s.ph, s.h_out())?;
+            let (tx_n, qx0, qw) = axis(rx, s.kw, s.sw, s.pw, s.w_out())?;
+            if qh > 0 && qw > 0 {
+                v.push(Phase {
+                    ry,
+                    rx,
+                    ty_n,
+                    tx_n,
+                    qy0,
+                    qx0,
+                    qh,
+                    qw,
+                });
+            }
+        }
+    }
+    Some(v)
+}
+
+/// Whether the forward pass of a 2-D layer goes by phases with B gathered inside the GEMM
+/// (`forward_window`): on adapters with the subgroup kernels, when the output channels fill
+/// the 64-row tiles and the taps give a long K.
+fn window_wins(gpu: &Gpu, o: &Options, s: &ConvShape) -> bool {
+    if phase_split(s).is_some() || !Kernel::Sg64x64.supported(gpu) {
+        return false;
+    }
+    if o.kernel.is_some_and(|k| k != Kernel::Sg64x64) || phases(s).is_none() {
+        return false;
+    }
+    if let Some(force) = o.phase {
+        return force;
+    }
+    let taps_min = (s.kh / s.sh).max(1) * (s.kw / s.sw).max(1);
+    s.c_out.div_ceil(64) * 64 * 10 <= s.c_out * 13 && s.c_in * taps_min >= 64
+}
+
+/// Forward of a 2-D layer by output phases: per phase one GEMM (gemm_64x64_win) C[co][(b, q)]
+/// = sum over (ci, ty, tx) of w[ci, co, ry + sh ty, rx + sw tx] x[b, ci, qy - ty, qx - tx], with
+/// B read straight from x (no packed panel, no cols buffer, no col2im), then `phase_scatter2`
+/// (shaders/conv_phase2.wgsl) moves C to y with the bias. Every output is written once.
+#[allow(clippy::too_many_arguments)]
+fn forward_window(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Op> {
+    let phases = phases(s).expect("phases with taps");
+    let hw = s.h_in * s.w_in;
+    let per_elem = s.c_out * phases.iter().map(|f| f.qh * f.qw).sum::<usize>();
+    let bc = o.chunk(s.batch, per_elem);
+    ensure!(
+        s.y_len() < u32::MAX as usize / 2,
+        "conv_transpose {s:?}: output too large for the phase split"
+    );
+    let kernel = Kernel::Sg64x64;
+    let work: usize = phases.iter().map(|f| f.ty_n * f.tx_n * f.qh * f.qw).sum();
+    let mut op = Op::new(Vec::new());
+    for f in &phases {
+        let kk = s.c_in * f.ty_n * f.tx_n;
+        let qhw = f.qh * f.qw;
+        let pan = Panels::new(kernel, s.c_out, bc * qhw, kk);
+        let ap = gpu.zeros("conv_transpose forward phase A", &[pan.a_len()])?;
+        // A[co][(ci, ty, tx)] = w[ci, co, ry + sh ty, rx + sw tx]: all inside w.
+        let wa = Gather::new(
+            f.ry * s.kw + f.rx,
+            Side::linear(s.kh * s.kw),
+            Side {
+                r1: f.ty_n,
+                r0: f.tx_n,
+                c2: [(s.c_out * s.kh * s.kw) as i64, 0, 0],
+                c1: [(s.sh * s.kw) as i64, 0, 0],
+                c0: [s.sw as i64, 0, 0],
+            },
+        );
+        op = op.with_prep(gemm::pack_a(gpu, &pan, w, &wa, s.c_out, kk, &ap)?);
+        let cols = gpu.zeros("conv_transpose forward phase C", &[pan.c_len()])?;
+        let mut b0 = 0;
+        while b0 < s.batch {
+            let n = bc.min(s.batch - b0);
+            let pc = Panels::new(kernel, s.c_out, n * qhw, kk);
+            // The window table (see gemm_64x64_win): header, then one row per tap.
+            let mut tab: Vec<i32> = vec![
+                s.h_in as i32,
+                s.w_in as i32,
+                f.qw as i32,
+                qhw as i32,
+                (s.c_in * hw) as i32,
+                f.qy0 as i32,
+                f.qx0 as i32,
+                (b0 * s.c_in * hw) as i32,
+            ];
+            for ci in 0..s.c_in {
+                for ty in 0..f.ty_n {
+                    for tx in 0..f.tx_n {
+                        tab.extend([(ci * hw) as i32 - (ty * s.w_in + tx) as i32, ty as i32, tx as i32, 0]);
+                    }
+                }
+            }
+            tab.resize(4 * (2 + pc.k4 * 4), 0);
+            for r in (2 + kk)..(2 + pc.k4 * 4) {
+                tab[4 * r + 1] = 1 << 24;
+            }
+            let table = gpu.upload("conv_transpose forward window table", &[tab.len()], &tab)?;
+            let mul = gemm::multiply_window(gpu, &pc, &ap, x, &table, s.c_out, n * qhw, kk, &cols)?;
+            // The layer's own multiply-adds, shared by the phases as their taps are.
+            let useful = s.flops() * (n as f64 / s.batch as f64) * ((f.ty_n * f.tx_n * qhw) as f64 / work as f64);
+            let bytes = mul.bytes;
+            op.dispatches.push(mul.with_cost(useful, bytes));
+            let planes = n * s.c_out;
+            let oy0 = s.sh as i64 * f.qy0 + f.ry as i64 - s.ph as i64;
+            let ox0 = s.sw as i64 * f.qx0 + f.rx as i64 - s.pw as i64;
+            let params = Params::new()
+                .u(s.c_out)
+                .u(f.qh)
+                .u(f.qw)
+                .u(oy0 as usize)
+                .u(ox0 as usize)
+                .u(s.sh)
+                .u(s.sw)
+                .u(s.h_out())
+                .u(s.w_out())
+                .u(b0)
+                .u(planes)
+                .u(pc.pn.trailing_zeros() as usize)
+                .u(pc.mt * 64 * pc.pn);
+            let d = gpu.dispatch(
+                "conv_phase2",
+                "phase_scatter2",
+                &[],
+                Some(&params),
+                &[&cols.buffer, &b.buffer, &y.buffer],
+                grid((planes * qhw).div_ceil(64) as u32),
+            )?;
+            op.dispatches.push(d.with_cost(0.0, (planes * qhw * 8) as f64));
+            op = op.with_scratch(table);
+            b0 += n;
+        }
+        op = op.with_scratch(ap).with_scratch(cols);
+    }
+    Ok(op)
+}
+
 /// y = conv_transpose(x, w) + b, overwriting y; the GEMM kernel chosen per adapter and shape.
 pub fn forward(gpu: &Gpu, s: &ConvShape, x: &Tensor, w: &Tensor, b: &Tensor, y: &Tensor) -> Result<Op> {
     forward_with(gpu, &Options::default(), s, x, w, b, y)
@@ -445,6 +617,9 @@ pub fn forward_with(
     check("y", y, s.y_len(), s)?;
     if phase_wins(o, s) {
         return forward_phase(gpu, o, s, x, w, b, y);
+    }
+    if window_wins(gpu, o, s) {
+        return forward_window(gpu, o, s, x, w, b, y);
     }
     let ct = s.c_out * s.taps();
     let p = s.positions();

@@ -525,6 +525,63 @@ pub fn multiply(
     Ok(d.with_cost(flops, bytes))
 }
 
+/// C (packed tiles of `pan`, [`Epilogue::packed_tiles`]) = packed A x B, with B gathered on
+/// the fly from windows of `x` as `table` describes (gemm_64x64_win in shaders/gemm_sg.wgsl:
+/// header and one entry per K row). [`Kernel::Sg64x64`] panels only.
+#[allow(clippy::too_many_arguments)]
+pub fn multiply_window(
+    gpu: &Gpu,
+    pan: &Panels,
+    ap: &Tensor,
+    x: &Tensor,
+    table: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &Tensor,
+) -> Result<Dispatch> {
+    ensure!(
+        Kernel::Sg64x64.supported(gpu) && pan.pn == Kernel::Sg64x64.panel_width(),
+        "gemm: the window kernel needs subgroups of 8 and 64-wide panels"
+    );
+    ensure!(
+        c.len() >= pan.c_len(),
+        "gemm: packed-tile output needs {} floats",
+        pan.c_len()
+    );
+    ensure!(
+        table.len() >= 4 * (2 + pan.k4 * 4),
+        "gemm: the window table holds fewer than {} rows",
+        pan.k4 * 4
+    );
+    let params = Params::new()
+        .u(m)
+        .u(n)
+        .u(pan.k4)
+        .u(pan.mt)
+        .u(pan.nt)
+        .u(0)
+        .u(0)
+        .u(1)
+        .u(0)
+        .u(0)
+        .u(0)
+        .u(0)
+        .u(0);
+    // Bindings 2 (B panel) and 4 (bias) are unused by this entry point.
+    let d = gpu.dispatch(
+        "gemm_sg",
+        "gemm_64x64_win",
+        &[],
+        Some(&params),
+        &[&ap.buffer, &ap.buffer, &c.buffer, &ap.buffer, &x.buffer, &table.buffer],
+        grid((pan.mt * pan.nt) as u32),
+    )?;
+    let flops = 2.0 * (m * n * k) as f64;
+    let bytes = ((pan.mt * pan.nt) * PM * pan.k4 * 16 + (m * n + k * n) * 4) as f64;
+    Ok(d.with_cost(flops, bytes))
+}
+
 /// Scratch panels for a product.
 pub fn panels(gpu: &Gpu, pan: &Panels, what: &str) -> Result<(Tensor, Tensor)> {
     Ok((
