@@ -1149,8 +1149,10 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 //   column n = (b, qy, qx) (an output position of one phase): nb = x0 + b * bstride + qy * W + qx;
 //   row k = (ci, ty, tx) (a tap): kb = ci * H * W - ty * W - tx, read from wtab;
 //   inside iff 0 <= qy - ty < H and 0 <= qx - tx < W.
-// wtab[0] = (H, W, QW, QH * QW), wtab[1] = (bstride, qy0, qx0, x0), wtab[2 + k] = (kb, ty, tx, 0)
-// (ty huge for the padding k >= K). C is stored in packed tiles (like PACKED).
+// with (qy, qx) = (qy0 + sy * row, qx0 + sx * column) of the column's (b, row, column).
+// wtab[0] = (H, W, QW, QH * QW), wtab[1] = (bstride, qy0, qx0, x0), wtab[2] = (sy, sx, 0, 0),
+// wtab[3 + k] = (kb, ty, tx, 0) (ty huge for the padding k >= K). The epilogue is that of
+// gemm_64x64 (PACKED, DIRECT or through store_row).
 @group(0) @binding(5) var<storage, read> xw: array<f32>;
 @group(0) @binding(6) var<storage, read> wtab: array<vec4<i32>>;
 
@@ -1163,6 +1165,7 @@ struct WinCol {
 fn win_col(n: u32) -> WinCol {
     let g = wtab[0];
     let h = wtab[1];
+    let st = wtab[2];
     if n >= p.n {
         return WinCol(0, -(1 << 28), 0);
     }
@@ -1170,8 +1173,8 @@ fn win_col(n: u32) -> WinCol {
     let r = n - b * u32(g.w);
     let qy = r / u32(g.z);
     let qx = r - qy * u32(g.z);
-    let y = h.y + i32(qy);
-    let x = h.z + i32(qx);
+    let y = h.y + i32(qy) * st.x;
+    let x = h.z + i32(qx) * st.y;
     return WinCol(h.w + i32(b) * h.x + y * g.y + x, y, x);
 }
 
@@ -1275,16 +1278,16 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     let a5 = ap[ai + 40u];
     let a6 = ap[ai + 48u];
     let a7 = ap[ai + 56u];
-    let t0 = wtab[2u + q * 4u + 0u];
+    let t0 = wtab[3u + q * 4u + 0u];
     let b00 = vec4<f32>(win_load(w00, t0, hw), win_load(w01, t0, hw), win_load(w02, t0, hw), win_load(w03, t0, hw));
     let b01 = vec4<f32>(win_load(w10, t0, hw), win_load(w11, t0, hw), win_load(w12, t0, hw), win_load(w13, t0, hw));
-    let t1 = wtab[2u + q * 4u + 1u];
+    let t1 = wtab[3u + q * 4u + 1u];
     let b10 = vec4<f32>(win_load(w00, t1, hw), win_load(w01, t1, hw), win_load(w02, t1, hw), win_load(w03, t1, hw));
     let b11 = vec4<f32>(win_load(w10, t1, hw), win_load(w11, t1, hw), win_load(w12, t1, hw), win_load(w13, t1, hw));
-    let t2 = wtab[2u + q * 4u + 2u];
+    let t2 = wtab[3u + q * 4u + 2u];
     let b20 = vec4<f32>(win_load(w00, t2, hw), win_load(w01, t2, hw), win_load(w02, t2, hw), win_load(w03, t2, hw));
     let b21 = vec4<f32>(win_load(w10, t2, hw), win_load(w11, t2, hw), win_load(w12, t2, hw), win_load(w13, t2, hw));
-    let t3 = wtab[2u + q * 4u + 3u];
+    let t3 = wtab[3u + q * 4u + 3u];
     let b30 = vec4<f32>(win_load(w00, t3, hw), win_load(w01, t3, hw), win_load(w02, t3, hw), win_load(w03, t3, hw));
     let b31 = vec4<f32>(win_load(w10, t3, hw), win_load(w11, t3, hw), win_load(w12, t3, hw), win_load(w13, t3, hw));
     { let x = vec4<f32>(subgroupBroadcast(a0[0], 0u)); c0_0 = fma(x, b00, c0_0); c0_1 = fma(x, b01, c0_1); }
@@ -1544,71 +1547,222 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     { let x = vec4<f32>(subgroupBroadcast(a7[2], 7u)); c63_0 = fma(x, b20, c63_0); c63_1 = fma(x, b21, c63_1); }
     { let x = vec4<f32>(subgroupBroadcast(a7[3], 7u)); c63_0 = fma(x, b30, c63_0); c63_1 = fma(x, b31, c63_1); }
   }
-  let cb = (nt * p.mt + mt) * 1024u + lane;
-  c_out[cb + 0u] = c0_0; c_out[cb + 8u] = c0_1;
-  c_out[cb + 16u] = c1_0; c_out[cb + 24u] = c1_1;
-  c_out[cb + 32u] = c2_0; c_out[cb + 40u] = c2_1;
-  c_out[cb + 48u] = c3_0; c_out[cb + 56u] = c3_1;
-  c_out[cb + 64u] = c4_0; c_out[cb + 72u] = c4_1;
-  c_out[cb + 80u] = c5_0; c_out[cb + 88u] = c5_1;
-  c_out[cb + 96u] = c6_0; c_out[cb + 104u] = c6_1;
-  c_out[cb + 112u] = c7_0; c_out[cb + 120u] = c7_1;
-  c_out[cb + 128u] = c8_0; c_out[cb + 136u] = c8_1;
-  c_out[cb + 144u] = c9_0; c_out[cb + 152u] = c9_1;
-  c_out[cb + 160u] = c10_0; c_out[cb + 168u] = c10_1;
-  c_out[cb + 176u] = c11_0; c_out[cb + 184u] = c11_1;
-  c_out[cb + 192u] = c12_0; c_out[cb + 200u] = c12_1;
-  c_out[cb + 208u] = c13_0; c_out[cb + 216u] = c13_1;
-  c_out[cb + 224u] = c14_0; c_out[cb + 232u] = c14_1;
-  c_out[cb + 240u] = c15_0; c_out[cb + 248u] = c15_1;
-  c_out[cb + 256u] = c16_0; c_out[cb + 264u] = c16_1;
-  c_out[cb + 272u] = c17_0; c_out[cb + 280u] = c17_1;
-  c_out[cb + 288u] = c18_0; c_out[cb + 296u] = c18_1;
-  c_out[cb + 304u] = c19_0; c_out[cb + 312u] = c19_1;
-  c_out[cb + 320u] = c20_0; c_out[cb + 328u] = c20_1;
-  c_out[cb + 336u] = c21_0; c_out[cb + 344u] = c21_1;
-  c_out[cb + 352u] = c22_0; c_out[cb + 360u] = c22_1;
-  c_out[cb + 368u] = c23_0; c_out[cb + 376u] = c23_1;
-  c_out[cb + 384u] = c24_0; c_out[cb + 392u] = c24_1;
-  c_out[cb + 400u] = c25_0; c_out[cb + 408u] = c25_1;
-  c_out[cb + 416u] = c26_0; c_out[cb + 424u] = c26_1;
-  c_out[cb + 432u] = c27_0; c_out[cb + 440u] = c27_1;
-  c_out[cb + 448u] = c28_0; c_out[cb + 456u] = c28_1;
-  c_out[cb + 464u] = c29_0; c_out[cb + 472u] = c29_1;
-  c_out[cb + 480u] = c30_0; c_out[cb + 488u] = c30_1;
-  c_out[cb + 496u] = c31_0; c_out[cb + 504u] = c31_1;
-  c_out[cb + 512u] = c32_0; c_out[cb + 520u] = c32_1;
-  c_out[cb + 528u] = c33_0; c_out[cb + 536u] = c33_1;
-  c_out[cb + 544u] = c34_0; c_out[cb + 552u] = c34_1;
-  c_out[cb + 560u] = c35_0; c_out[cb + 568u] = c35_1;
-  c_out[cb + 576u] = c36_0; c_out[cb + 584u] = c36_1;
-  c_out[cb + 592u] = c37_0; c_out[cb + 600u] = c37_1;
-  c_out[cb + 608u] = c38_0; c_out[cb + 616u] = c38_1;
-  c_out[cb + 624u] = c39_0; c_out[cb + 632u] = c39_1;
-  c_out[cb + 640u] = c40_0; c_out[cb + 648u] = c40_1;
-  c_out[cb + 656u] = c41_0; c_out[cb + 664u] = c41_1;
-  c_out[cb + 672u] = c42_0; c_out[cb + 680u] = c42_1;
-  c_out[cb + 688u] = c43_0; c_out[cb + 696u] = c43_1;
-  c_out[cb + 704u] = c44_0; c_out[cb + 712u] = c44_1;
-  c_out[cb + 720u] = c45_0; c_out[cb + 728u] = c45_1;
-  c_out[cb + 736u] = c46_0; c_out[cb + 744u] = c46_1;
-  c_out[cb + 752u] = c47_0; c_out[cb + 760u] = c47_1;
-  c_out[cb + 768u] = c48_0; c_out[cb + 776u] = c48_1;
-  c_out[cb + 784u] = c49_0; c_out[cb + 792u] = c49_1;
-  c_out[cb + 800u] = c50_0; c_out[cb + 808u] = c50_1;
-  c_out[cb + 816u] = c51_0; c_out[cb + 824u] = c51_1;
-  c_out[cb + 832u] = c52_0; c_out[cb + 840u] = c52_1;
-  c_out[cb + 848u] = c53_0; c_out[cb + 856u] = c53_1;
-  c_out[cb + 864u] = c54_0; c_out[cb + 872u] = c54_1;
-  c_out[cb + 880u] = c55_0; c_out[cb + 888u] = c55_1;
-  c_out[cb + 896u] = c56_0; c_out[cb + 904u] = c56_1;
-  c_out[cb + 912u] = c57_0; c_out[cb + 920u] = c57_1;
-  c_out[cb + 928u] = c58_0; c_out[cb + 936u] = c58_1;
-  c_out[cb + 944u] = c59_0; c_out[cb + 952u] = c59_1;
-  c_out[cb + 960u] = c60_0; c_out[cb + 968u] = c60_1;
-  c_out[cb + 976u] = c61_0; c_out[cb + 984u] = c61_1;
-  c_out[cb + 992u] = c62_0; c_out[cb + 1000u] = c62_1;
-  c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
+  if PACKED {
+    // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.
+    let cb = (nt * p.mt + mt) * 1024u + lane;
+    c_out[cb + 0u] = c0_0; c_out[cb + 8u] = c0_1;
+    c_out[cb + 16u] = c1_0; c_out[cb + 24u] = c1_1;
+    c_out[cb + 32u] = c2_0; c_out[cb + 40u] = c2_1;
+    c_out[cb + 48u] = c3_0; c_out[cb + 56u] = c3_1;
+    c_out[cb + 64u] = c4_0; c_out[cb + 72u] = c4_1;
+    c_out[cb + 80u] = c5_0; c_out[cb + 88u] = c5_1;
+    c_out[cb + 96u] = c6_0; c_out[cb + 104u] = c6_1;
+    c_out[cb + 112u] = c7_0; c_out[cb + 120u] = c7_1;
+    c_out[cb + 128u] = c8_0; c_out[cb + 136u] = c8_1;
+    c_out[cb + 144u] = c9_0; c_out[cb + 152u] = c9_1;
+    c_out[cb + 160u] = c10_0; c_out[cb + 168u] = c10_1;
+    c_out[cb + 176u] = c11_0; c_out[cb + 184u] = c11_1;
+    c_out[cb + 192u] = c12_0; c_out[cb + 200u] = c12_1;
+    c_out[cb + 208u] = c13_0; c_out[cb + 216u] = c13_1;
+    c_out[cb + 224u] = c14_0; c_out[cb + 232u] = c14_1;
+    c_out[cb + 240u] = c15_0; c_out[cb + 248u] = c15_1;
+    c_out[cb + 256u] = c16_0; c_out[cb + 264u] = c16_1;
+    c_out[cb + 272u] = c17_0; c_out[cb + 280u] = c17_1;
+    c_out[cb + 288u] = c18_0; c_out[cb + 296u] = c18_1;
+    c_out[cb + 304u] = c19_0; c_out[cb + 312u] = c19_1;
+    c_out[cb + 320u] = c20_0; c_out[cb + 328u] = c20_1;
+    c_out[cb + 336u] = c21_0; c_out[cb + 344u] = c21_1;
+    c_out[cb + 352u] = c22_0; c_out[cb + 360u] = c22_1;
+    c_out[cb + 368u] = c23_0; c_out[cb + 376u] = c23_1;
+    c_out[cb + 384u] = c24_0; c_out[cb + 392u] = c24_1;
+    c_out[cb + 400u] = c25_0; c_out[cb + 408u] = c25_1;
+    c_out[cb + 416u] = c26_0; c_out[cb + 424u] = c26_1;
+    c_out[cb + 432u] = c27_0; c_out[cb + 440u] = c27_1;
+    c_out[cb + 448u] = c28_0; c_out[cb + 456u] = c28_1;
+    c_out[cb + 464u] = c29_0; c_out[cb + 472u] = c29_1;
+    c_out[cb + 480u] = c30_0; c_out[cb + 488u] = c30_1;
+    c_out[cb + 496u] = c31_0; c_out[cb + 504u] = c31_1;
+    c_out[cb + 512u] = c32_0; c_out[cb + 520u] = c32_1;
+    c_out[cb + 528u] = c33_0; c_out[cb + 536u] = c33_1;
+    c_out[cb + 544u] = c34_0; c_out[cb + 552u] = c34_1;
+    c_out[cb + 560u] = c35_0; c_out[cb + 568u] = c35_1;
+    c_out[cb + 576u] = c36_0; c_out[cb + 584u] = c36_1;
+    c_out[cb + 592u] = c37_0; c_out[cb + 600u] = c37_1;
+    c_out[cb + 608u] = c38_0; c_out[cb + 616u] = c38_1;
+    c_out[cb + 624u] = c39_0; c_out[cb + 632u] = c39_1;
+    c_out[cb + 640u] = c40_0; c_out[cb + 648u] = c40_1;
+    c_out[cb + 656u] = c41_0; c_out[cb + 664u] = c41_1;
+    c_out[cb + 672u] = c42_0; c_out[cb + 680u] = c42_1;
+    c_out[cb + 688u] = c43_0; c_out[cb + 696u] = c43_1;
+    c_out[cb + 704u] = c44_0; c_out[cb + 712u] = c44_1;
+    c_out[cb + 720u] = c45_0; c_out[cb + 728u] = c45_1;
+    c_out[cb + 736u] = c46_0; c_out[cb + 744u] = c46_1;
+    c_out[cb + 752u] = c47_0; c_out[cb + 760u] = c47_1;
+    c_out[cb + 768u] = c48_0; c_out[cb + 776u] = c48_1;
+    c_out[cb + 784u] = c49_0; c_out[cb + 792u] = c49_1;
+    c_out[cb + 800u] = c50_0; c_out[cb + 808u] = c50_1;
+    c_out[cb + 816u] = c51_0; c_out[cb + 824u] = c51_1;
+    c_out[cb + 832u] = c52_0; c_out[cb + 840u] = c52_1;
+    c_out[cb + 848u] = c53_0; c_out[cb + 856u] = c53_1;
+    c_out[cb + 864u] = c54_0; c_out[cb + 872u] = c54_1;
+    c_out[cb + 880u] = c55_0; c_out[cb + 888u] = c55_1;
+    c_out[cb + 896u] = c56_0; c_out[cb + 904u] = c56_1;
+    c_out[cb + 912u] = c57_0; c_out[cb + 920u] = c57_1;
+    c_out[cb + 928u] = c58_0; c_out[cb + 936u] = c58_1;
+    c_out[cb + 944u] = c59_0; c_out[cb + 952u] = c59_1;
+    c_out[cb + 960u] = c60_0; c_out[cb + 968u] = c60_1;
+    c_out[cb + 976u] = c61_0; c_out[cb + 984u] = c61_1;
+    c_out[cb + 992u] = c62_0; c_out[cb + 1000u] = c62_1;
+    c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
+    return;
+  }
+  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * 64u <= p.n {
+    let col = nt * 64u;
+    let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;
+    let rs = p.c_sm / 4u;
+    c_out[cb + 0u * rs + 0u] = c0_0; c_out[cb + 0u * rs + 8u] = c0_1;
+    c_out[cb + 1u * rs + 0u] = c1_0; c_out[cb + 1u * rs + 8u] = c1_1;
+    c_out[cb + 2u * rs + 0u] = c2_0; c_out[cb + 2u * rs + 8u] = c2_1;
+    c_out[cb + 3u * rs + 0u] = c3_0; c_out[cb + 3u * rs + 8u] = c3_1;
+    c_out[cb + 4u * rs + 0u] = c4_0; c_out[cb + 4u * rs + 8u] = c4_1;
+    c_out[cb + 5u * rs + 0u] = c5_0; c_out[cb + 5u * rs + 8u] = c5_1;
+    c_out[cb + 6u * rs + 0u] = c6_0; c_out[cb + 6u * rs + 8u] = c6_1;
+    c_out[cb + 7u * rs + 0u] = c7_0; c_out[cb + 7u * rs + 8u] = c7_1;
+    c_out[cb + 8u * rs + 0u] = c8_0; c_out[cb + 8u * rs + 8u] = c8_1;
+    c_out[cb + 9u * rs + 0u] = c9_0; c_out[cb + 9u * rs + 8u] = c9_1;
+    c_out[cb + 10u * rs + 0u] = c10_0; c_out[cb + 10u * rs + 8u] = c10_1;
+    c_out[cb + 11u * rs + 0u] = c11_0; c_out[cb + 11u * rs + 8u] = c11_1;
+    c_out[cb + 12u * rs + 0u] = c12_0; c_out[cb + 12u * rs + 8u] = c12_1;
+    c_out[cb + 13u * rs + 0u] = c13_0; c_out[cb + 13u * rs + 8u] = c13_1;
+    c_out[cb + 14u * rs + 0u] = c14_0; c_out[cb + 14u * rs + 8u] = c14_1;
+    c_out[cb + 15u * rs + 0u] = c15_0; c_out[cb + 15u * rs + 8u] = c15_1;
+    c_out[cb + 16u * rs + 0u] = c16_0; c_out[cb + 16u * rs + 8u] = c16_1;
+    c_out[cb + 17u * rs + 0u] = c17_0; c_out[cb + 17u * rs + 8u] = c17_1;
+    c_out[cb + 18u * rs + 0u] = c18_0; c_out[cb + 18u * rs + 8u] = c18_1;
+    c_out[cb + 19u * rs + 0u] = c19_0; c_out[cb + 19u * rs + 8u] = c19_1;
+    c_out[cb + 20u * rs + 0u] = c20_0; c_out[cb + 20u * rs + 8u] = c20_1;
+    c_out[cb + 21u * rs + 0u] = c21_0; c_out[cb + 21u * rs + 8u] = c21_1;
+    c_out[cb + 22u * rs + 0u] = c22_0; c_out[cb + 22u * rs + 8u] = c22_1;
+    c_out[cb + 23u * rs + 0u] = c23_0; c_out[cb + 23u * rs + 8u] = c23_1;
+    c_out[cb + 24u * rs + 0u] = c24_0; c_out[cb + 24u * rs + 8u] = c24_1;
+    c_out[cb + 25u * rs + 0u] = c25_0; c_out[cb + 25u * rs + 8u] = c25_1;
+    c_out[cb + 26u * rs + 0u] = c26_0; c_out[cb + 26u * rs + 8u] = c26_1;
+    c_out[cb + 27u * rs + 0u] = c27_0; c_out[cb + 27u * rs + 8u] = c27_1;
+    c_out[cb + 28u * rs + 0u] = c28_0; c_out[cb + 28u * rs + 8u] = c28_1;
+    c_out[cb + 29u * rs + 0u] = c29_0; c_out[cb + 29u * rs + 8u] = c29_1;
+    c_out[cb + 30u * rs + 0u] = c30_0; c_out[cb + 30u * rs + 8u] = c30_1;
+    c_out[cb + 31u * rs + 0u] = c31_0; c_out[cb + 31u * rs + 8u] = c31_1;
+    c_out[cb + 32u * rs + 0u] = c32_0; c_out[cb + 32u * rs + 8u] = c32_1;
+    c_out[cb + 33u * rs + 0u] = c33_0; c_out[cb + 33u * rs + 8u] = c33_1;
+    c_out[cb + 34u * rs + 0u] = c34_0; c_out[cb + 34u * rs + 8u] = c34_1;
+    c_out[cb + 35u * rs + 0u] = c35_0; c_out[cb + 35u * rs + 8u] = c35_1;
+    c_out[cb + 36u * rs + 0u] = c36_0; c_out[cb + 36u * rs + 8u] = c36_1;
+    c_out[cb + 37u * rs + 0u] = c37_0; c_out[cb + 37u * rs + 8u] = c37_1;
+    c_out[cb + 38u * rs + 0u] = c38_0; c_out[cb + 38u * rs + 8u] = c38_1;
+    c_out[cb + 39u * rs + 0u] = c39_0; c_out[cb + 39u * rs + 8u] = c39_1;
+    c_out[cb + 40u * rs + 0u] = c40_0; c_out[cb + 40u * rs + 8u] = c40_1;
+    c_out[cb + 41u * rs + 0u] = c41_0; c_out[cb + 41u * rs + 8u] = c41_1;
+    c_out[cb + 42u * rs + 0u] = c42_0; c_out[cb + 42u * rs + 8u] = c42_1;
+    c_out[cb + 43u * rs + 0u] = c43_0; c_out[cb + 43u * rs + 8u] = c43_1;
+    c_out[cb + 44u * rs + 0u] = c44_0; c_out[cb + 44u * rs + 8u] = c44_1;
+    c_out[cb + 45u * rs + 0u] = c45_0; c_out[cb + 45u * rs + 8u] = c45_1;
+    c_out[cb + 46u * rs + 0u] = c46_0; c_out[cb + 46u * rs + 8u] = c46_1;
+    c_out[cb + 47u * rs + 0u] = c47_0; c_out[cb + 47u * rs + 8u] = c47_1;
+    c_out[cb + 48u * rs + 0u] = c48_0; c_out[cb + 48u * rs + 8u] = c48_1;
+    c_out[cb + 49u * rs + 0u] = c49_0; c_out[cb + 49u * rs + 8u] = c49_1;
+    c_out[cb + 50u * rs + 0u] = c50_0; c_out[cb + 50u * rs + 8u] = c50_1;
+    c_out[cb + 51u * rs + 0u] = c51_0; c_out[cb + 51u * rs + 8u] = c51_1;
+    c_out[cb + 52u * rs + 0u] = c52_0; c_out[cb + 52u * rs + 8u] = c52_1;
+    c_out[cb + 53u * rs + 0u] = c53_0; c_out[cb + 53u * rs + 8u] = c53_1;
+    c_out[cb + 54u * rs + 0u] = c54_0; c_out[cb + 54u * rs + 8u] = c54_1;
+    c_out[cb + 55u * rs + 0u] = c55_0; c_out[cb + 55u * rs + 8u] = c55_1;
+    c_out[cb + 56u * rs + 0u] = c56_0; c_out[cb + 56u * rs + 8u] = c56_1;
+    c_out[cb + 57u * rs + 0u] = c57_0; c_out[cb + 57u * rs + 8u] = c57_1;
+    c_out[cb + 58u * rs + 0u] = c58_0; c_out[cb + 58u * rs + 8u] = c58_1;
+    c_out[cb + 59u * rs + 0u] = c59_0; c_out[cb + 59u * rs + 8u] = c59_1;
+    c_out[cb + 60u * rs + 0u] = c60_0; c_out[cb + 60u * rs + 8u] = c60_1;
+    c_out[cb + 61u * rs + 0u] = c61_0; c_out[cb + 61u * rs + 8u] = c61_1;
+    c_out[cb + 62u * rs + 0u] = c62_0; c_out[cb + 62u * rs + 8u] = c62_1;
+    c_out[cb + 63u * rs + 0u] = c63_0; c_out[cb + 63u * rs + 8u] = c63_1;
+    return;
+  }
+  // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
+  // stores, or a local array indexed in a loop, make the driver's compile very slow).
+  let o = lane * 128u;
+  out2[o + 0u] = c0_0; out2[o + 1u] = c0_1;
+  out2[o + 2u] = c1_0; out2[o + 3u] = c1_1;
+  out2[o + 4u] = c2_0; out2[o + 5u] = c2_1;
+  out2[o + 6u] = c3_0; out2[o + 7u] = c3_1;
+  out2[o + 8u] = c4_0; out2[o + 9u] = c4_1;
+  out2[o + 10u] = c5_0; out2[o + 11u] = c5_1;
+  out2[o + 12u] = c6_0; out2[o + 13u] = c6_1;
+  out2[o + 14u] = c7_0; out2[o + 15u] = c7_1;
+  out2[o + 16u] = c8_0; out2[o + 17u] = c8_1;
+  out2[o + 18u] = c9_0; out2[o + 19u] = c9_1;
+  out2[o + 20u] = c10_0; out2[o + 21u] = c10_1;
+  out2[o + 22u] = c11_0; out2[o + 23u] = c11_1;
+  out2[o + 24u] = c12_0; out2[o + 25u] = c12_1;
+  out2[o + 26u] = c13_0; out2[o + 27u] = c13_1;
+  out2[o + 28u] = c14_0; out2[o + 29u] = c14_1;
+  out2[o + 30u] = c15_0; out2[o + 31u] = c15_1;
+  out2[o + 32u] = c16_0; out2[o + 33u] = c16_1;
+  out2[o + 34u] = c17_0; out2[o + 35u] = c17_1;
+  out2[o + 36u] = c18_0; out2[o + 37u] = c18_1;
+  out2[o + 38u] = c19_0; out2[o + 39u] = c19_1;
+  out2[o + 40u] = c20_0; out2[o + 41u] = c20_1;
+  out2[o + 42u] = c21_0; out2[o + 43u] = c21_1;
+  out2[o + 44u] = c22_0; out2[o + 45u] = c22_1;
+  out2[o + 46u] = c23_0; out2[o + 47u] = c23_1;
+  out2[o + 48u] = c24_0; out2[o + 49u] = c24_1;
+  out2[o + 50u] = c25_0; out2[o + 51u] = c25_1;
+  out2[o + 52u] = c26_0; out2[o + 53u] = c26_1;
+  out2[o + 54u] = c27_0; out2[o + 55u] = c27_1;
+  out2[o + 56u] = c28_0; out2[o + 57u] = c28_1;
+  out2[o + 58u] = c29_0; out2[o + 59u] = c29_1;
+  out2[o + 60u] = c30_0; out2[o + 61u] = c30_1;
+  out2[o + 62u] = c31_0; out2[o + 63u] = c31_1;
+  out2[o + 64u] = c32_0; out2[o + 65u] = c32_1;
+  out2[o + 66u] = c33_0; out2[o + 67u] = c33_1;
+  out2[o + 68u] = c34_0; out2[o + 69u] = c34_1;
+  out2[o + 70u] = c35_0; out2[o + 71u] = c35_1;
+  out2[o + 72u] = c36_0; out2[o + 73u] = c36_1;
+  out2[o + 74u] = c37_0; out2[o + 75u] = c37_1;
+  out2[o + 76u] = c38_0; out2[o + 77u] = c38_1;
+  out2[o + 78u] = c39_0; out2[o + 79u] = c39_1;
+  out2[o + 80u] = c40_0; out2[o + 81u] = c40_1;
+  out2[o + 82u] = c41_0; out2[o + 83u] = c41_1;
+  out2[o + 84u] = c42_0; out2[o + 85u] = c42_1;
+  out2[o + 86u] = c43_0; out2[o + 87u] = c43_1;
+  out2[o + 88u] = c44_0; out2[o + 89u] = c44_1;
+  out2[o + 90u] = c45_0; out2[o + 91u] = c45_1;
+  out2[o + 92u] = c46_0; out2[o + 93u] = c46_1;
+  out2[o + 94u] = c47_0; out2[o + 95u] = c47_1;
+  out2[o + 96u] = c48_0; out2[o + 97u] = c48_1;
+  out2[o + 98u] = c49_0; out2[o + 99u] = c49_1;
+  out2[o + 100u] = c50_0; out2[o + 101u] = c50_1;
+  out2[o + 102u] = c51_0; out2[o + 103u] = c51_1;
+  out2[o + 104u] = c52_0; out2[o + 105u] = c52_1;
+  out2[o + 106u] = c53_0; out2[o + 107u] = c53_1;
+  out2[o + 108u] = c54_0; out2[o + 109u] = c54_1;
+  out2[o + 110u] = c55_0; out2[o + 111u] = c55_1;
+  out2[o + 112u] = c56_0; out2[o + 113u] = c56_1;
+  out2[o + 114u] = c57_0; out2[o + 115u] = c57_1;
+  out2[o + 116u] = c58_0; out2[o + 117u] = c58_1;
+  out2[o + 118u] = c59_0; out2[o + 119u] = c59_1;
+  out2[o + 120u] = c60_0; out2[o + 121u] = c60_1;
+  out2[o + 122u] = c61_0; out2[o + 123u] = c61_1;
+  out2[o + 124u] = c62_0; out2[o + 125u] = c62_1;
+  out2[o + 126u] = c63_0; out2[o + 127u] = c63_1;
+  let row0 = mt * 64u;
+  let col0 = nt * 64u + lane * 4u;
+  let cols0 = cols_at(col0 + 0u);
+  for (var r = 0u; r < 64u; r = r + 1u) {
+    store_row(row0 + r, cols0, out2[o + r * 2u + 0u]);
+  }
+  let cols1 = cols_at(col0 + 32u);
+  for (var r = 0u; r < 64u; r = r + 1u) {
+    store_row(row0 + r, cols1, out2[o + r * 2u + 1u]);
+  }
 }
 
 // ---- generator (python3) ----
@@ -1638,7 +1792,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 // override PACKED: bool = false;
 // override DIRECT: bool = false;
 // """)
-// for tn4 in TN4S:
+// def kernel(tn4):
 //     pn = 32 * tn4
 //     w(f"var<workgroup> out{tn4}: array<vec4<f32>, {8 * 64 * tn4}>;")
 //     w(f"@compute @workgroup_size(8)")
@@ -1666,6 +1820,12 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 //             s += "".join(f" c{r}_{j} = fma(x, b{kk}{j}, c{r}_{j});" for j in range(tn4))
 //             w(s + " }")
 //     w("  }")
+//     epilogue(tn4)
+//     w("}")
+//     w("")
+// 
+// def epilogue(tn4):
+//     pn = 32 * tn4
 //     w(f"  if PACKED {{")
 //     w(f"    // Packed tiles (see gemm_common.wgsl): whole vec4 stores, no bounds to check.")
 //     w(f"    let cb = (nt * p.mt + mt) * {64 * 8 * tn4}u + lane;")
@@ -1693,16 +1853,19 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 //         w(f"  for (var r = 0u; r < 64u; r = r + 1u) {{")
 //         w(f"    store_row(row0 + r, cols{j}, out{tn4}[o + r * {tn4}u + {j}u]);")
 //         w(f"  }}")
-//     w("}")
-//     w("")
+// 
+// for tn4 in TN4S:
+//     kernel(tn4)
 // # The 64 x 64 kernel with B gathered on the fly from the windows of an image (the phase-split
 // # forward transposed convolution, src/ops/conv_transpose.rs): no packed B panel.
 // w("""// gemm_64x64_win: C = A B with B[k][n] = x[nb(n) + kb(k)] where the window holds it, else 0:
 // //   column n = (b, qy, qx) (an output position of one phase): nb = x0 + b * bstride + qy * W + qx;
 // //   row k = (ci, ty, tx) (a tap): kb = ci * H * W - ty * W - tx, read from wtab;
 // //   inside iff 0 <= qy - ty < H and 0 <= qx - tx < W.
-// // wtab[0] = (H, W, QW, QH * QW), wtab[1] = (bstride, qy0, qx0, x0), wtab[2 + k] = (kb, ty, tx, 0)
-// // (ty huge for the padding k >= K). C is stored in packed tiles (like PACKED).
+// // with (qy, qx) = (qy0 + sy * row, qx0 + sx * column) of the column's (b, row, column).
+// // wtab[0] = (H, W, QW, QH * QW), wtab[1] = (bstride, qy0, qx0, x0), wtab[2] = (sy, sx, 0, 0),
+// // wtab[3 + k] = (kb, ty, tx, 0) (ty huge for the padding k >= K). The epilogue is that of
+// // gemm_64x64 (PACKED, DIRECT or through store_row).
 // @group(0) @binding(5) var<storage, read> xw: array<f32>;
 // @group(0) @binding(6) var<storage, read> wtab: array<vec4<i32>>;
 // 
@@ -1715,6 +1878,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 // fn win_col(n: u32) -> WinCol {
 //     let g = wtab[0];
 //     let h = wtab[1];
+//     let st = wtab[2];
 //     if n >= p.n {
 //         return WinCol(0, -(1 << 28), 0);
 //     }
@@ -1722,8 +1886,8 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 //     let r = n - b * u32(g.w);
 //     let qy = r / u32(g.z);
 //     let qx = r - qy * u32(g.z);
-//     let y = h.y + i32(qy);
-//     let x = h.z + i32(qx);
+//     let y = h.y + i32(qy) * st.x;
+//     let x = h.z + i32(qx) * st.y;
 //     return WinCol(h.w + i32(b) * h.x + y * g.y + x, y, x);
 // }
 // 
@@ -1757,7 +1921,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 // for i in range(8):
 //     w(f"    let a{i} = ap[ai + {8 * i}u];")
 // for kk in range(4):
-//     w(f"    let t{kk} = wtab[2u + q * 4u + {kk}u];")
+//     w(f"    let t{kk} = wtab[3u + q * 4u + {kk}u];")
 //     for j in range(tn4):
 //         w(f"    let b{kk}{j} = vec4<f32>(" + ", ".join(f"win_load(w{j}{i}, t{kk}, hw)" for i in range(4)) + ");")
 // for r in range(64):
@@ -1766,9 +1930,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 //         s += "".join(f" c{r}_{j} = fma(x, b{kk}{j}, c{r}_{j});" for j in range(tn4))
 //         w(s + " }")
 // w("  }")
-// w(f"  let cb = (nt * p.mt + mt) * {64 * 8 * tn4}u + lane;")
-// for r in range(64):
-//     w("  " + " ".join(f"c_out[cb + {(r * tn4 + j) * 8}u] = c{r}_{j};" for j in range(tn4)))
+// epilogue(tn4)
 // w("}")
 // w("")
 // src = open(sys.argv[0]).read()

@@ -532,30 +532,28 @@ fn forward_window(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, w: &Tensor,
         while b0 < s.batch {
             let n = bc.min(s.batch - b0);
             let pc = Panels::new(kernel, s.c_out, n * qhw, kk);
-            // The window table (see gemm_64x64_win): header, then one row per tap.
-            let mut tab: Vec<i32> = vec![
-                s.h_in as i32,
-                s.w_in as i32,
-                f.qw as i32,
-                qhw as i32,
-                (s.c_in * hw) as i32,
-                f.qy0 as i32,
-                f.qx0 as i32,
-                (b0 * s.c_in * hw) as i32,
+            // The window table (see gemm_64x64_win): the image x[b0..], one row per tap.
+            let head = [
+                [s.h_in, s.w_in, f.qw, qhw].map(|v| v as i32),
+                [
+                    (s.c_in * hw) as i32,
+                    f.qy0 as i32,
+                    f.qx0 as i32,
+                    (b0 * s.c_in * hw) as i32,
+                ],
+                [1, 1, 0, 0],
             ];
+            let mut taps = Vec::with_capacity(kk);
             for ci in 0..s.c_in {
                 for ty in 0..f.ty_n {
                     for tx in 0..f.tx_n {
-                        tab.extend([(ci * hw) as i32 - (ty * s.w_in + tx) as i32, ty as i32, tx as i32, 0]);
+                        taps.push([(ci * hw) as i32 - (ty * s.w_in + tx) as i32, ty as i32, tx as i32, 0]);
                     }
                 }
             }
-            tab.resize(4 * (2 + pc.k4 * 4), 0);
-            for r in (2 + kk)..(2 + pc.k4 * 4) {
-                tab[4 * r + 1] = 1 << 24;
-            }
-            let table = gpu.upload("conv_transpose forward window table", &[tab.len()], &tab)?;
-            let mul = gemm::multiply_window(gpu, &pc, &ap, x, &table, s.c_out, n * qhw, kk, &cols)?;
+            let table = window_table(gpu, head, &taps, pc.k4)?;
+            let epi = Epilogue::packed_tiles(&pc);
+            let mul = gemm::multiply_window(gpu, &pc, &ap, x, &table, s.c_out, n * qhw, kk, &cols, epi)?;
             // The layer's own multiply-adds, shared by the phases as their taps are.
             let useful = s.flops() * (n as f64 / s.batch as f64) * ((f.ty_n * f.tx_n * qhw) as f64 / work as f64);
             let bytes = mul.bytes;
@@ -592,6 +590,19 @@ fn forward_window(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, w: &Tensor,
         op = op.with_scratch(ap).with_scratch(cols);
     }
     Ok(op)
+}
+
+/// The table of a window GEMM (gemm_64x64_win): three header rows, then one row per K index,
+/// padded to 4 * k4 rows with rows that select nothing.
+fn window_table(gpu: &Gpu, head: [[i32; 4]; 3], rows: &[[i32; 4]], k4: usize) -> Result<Tensor> {
+    let mut t: Vec<i32> = head.iter().flatten().copied().collect();
+    for r in rows {
+        t.extend(r);
+    }
+    for _ in rows.len()..4 * k4 {
+        t.extend([0, 1 << 24, 1 << 24, 0]);
+    }
+    gpu.upload("conv_transpose window table", &[t.len()], &t)
 }
 
 /// y = conv_transpose(x, w) + b, overwriting y; the GEMM kernel chosen per adapter and shape.

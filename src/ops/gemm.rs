@@ -463,6 +463,78 @@ pub fn multiply(
         bail!("gemm kernel {kernel:?} is not supported on this adapter");
     }
     ensure!(kernel.panel_width() == pan.pn, "gemm: panels packed for another kernel");
+    let (params, constants) = epilogue_setup(pan, m, n, c, &epi, Some(kernel))?;
+    let bias_buf = match (epi.bias_mode, bias) {
+        (0, _) => &ap.buffer,
+        (1, Some(b)) if b.len() >= n => &b.buffer,
+        _ => bail!("gemm: bias mode {} needs a bias of the right length", epi.bias_mode),
+    };
+    let tiles = pan.mt * pan.nt;
+    let groups = tiles;
+    let (shader, entry) = kernel.entry();
+    let d = gpu.dispatch(
+        shader,
+        entry,
+        constants,
+        Some(&params),
+        &[&ap.buffer, &bp.buffer, &c.buffer, bias_buf],
+        grid(groups as u32),
+    )?;
+    let flops = 2.0 * (m * n * k) as f64;
+    let bytes = ((pan.mt * pan.nt) * (PM + pan.pn) * pan.k4 * 16 + m * n * 4) as f64;
+    Ok(d.with_cost(flops, bytes))
+}
+
+/// C (through `epi`) = packed A x B, with B gathered on the fly from windows of `x` as `table`
+/// describes (gemm_64x64_win in shaders/gemm_sg.wgsl: three header rows and one row per K
+/// index). [`Kernel::Sg64x64`] panels only; `pan.nt` may be anything (no B panel).
+#[allow(clippy::too_many_arguments)]
+pub fn multiply_window(
+    gpu: &Gpu,
+    pan: &Panels,
+    ap: &Tensor,
+    x: &Tensor,
+    table: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &Tensor,
+    epi: Epilogue,
+) -> Result<Dispatch> {
+    ensure!(
+        Kernel::Sg64x64.supported(gpu) && pan.pn == Kernel::Sg64x64.panel_width(),
+        "gemm: the window kernel needs subgroups of 8 and 64-wide panels"
+    );
+    ensure!(
+        table.len() >= 4 * (3 + pan.k4 * 4),
+        "gemm: the window table holds fewer than {} rows",
+        pan.k4 * 4
+    );
+    let (params, constants) = epilogue_setup(pan, m, n, c, &epi, None)?;
+    // Bindings 2 (B panel) and 4 (bias) are unused by this entry point.
+    let d = gpu.dispatch(
+        "gemm_sg",
+        "gemm_64x64_win",
+        constants,
+        Some(&params),
+        &[&ap.buffer, &ap.buffer, &c.buffer, &ap.buffer, &x.buffer, &table.buffer],
+        grid((pan.mt * pan.nt) as u32),
+    )?;
+    let flops = 2.0 * (m * n * k) as f64;
+    let bytes = ((pan.mt * pan.nt) * PM * pan.k4 * 16 + (m * n + k * n) * 4) as f64;
+    Ok(d.with_cost(flops, bytes))
+}
+
+/// The uniform parameters (GemmParams of gemm_common.wgsl) and the override constants of a
+/// product writing C through `epi`; `kernel` None is the window kernel (a subgroup kernel).
+fn epilogue_setup(
+    pan: &Panels,
+    m: usize,
+    n: usize,
+    c: &Tensor,
+    epi: &Epilogue,
+    kernel: Option<Kernel>,
+) -> Result<(Params, &'static [(&'static str, f64)])> {
     if epi.packed {
         ensure!(
             c.len() >= pan.c_len() && epi.map.major == pan.pn && !epi.accumulate && epi.bias_mode == 0,
@@ -479,11 +551,6 @@ pub fn multiply(
             c.shape
         );
     }
-    let bias_buf = match (epi.bias_mode, bias) {
-        (0, _) => &ap.buffer,
-        (1, Some(b)) if b.len() >= n => &b.buffer,
-        _ => bail!("gemm: bias mode {} needs a bias of the right length", epi.bias_mode),
-    };
     let params = Params::new()
         .u(m)
         .u(n)
@@ -498,88 +565,18 @@ pub fn multiply(
         .u(epi.bias_mode as usize)
         .u(epi.accumulate as usize)
         .u((pan.mt * PM > pan.nt * pan.pn) as usize);
-    let tiles = pan.mt * pan.nt;
-    let groups = tiles;
-    let (shader, entry) = kernel.entry();
-    let packed = [("PACKED", 1.0)];
-    let direct = [("DIRECT", 1.0)];
-    let constants: &[(&str, f64)] = if !kernel.is_subgroup() {
+    const PACKED: &[(&str, f64)] = &[("PACKED", 1.0)];
+    const DIRECT: &[(&str, f64)] = &[("DIRECT", 1.0)];
+    let constants: &'static [(&'static str, f64)] = if kernel.is_some_and(|k| !k.is_subgroup()) {
         &[]
     } else if epi.packed {
-        &packed
+        PACKED
     } else if epi.direct(pan.pn, n) {
-        &direct
+        DIRECT
     } else {
         &[]
     };
-    let d = gpu.dispatch(
-        shader,
-        entry,
-        constants,
-        Some(&params),
-        &[&ap.buffer, &bp.buffer, &c.buffer, bias_buf],
-        grid(groups as u32),
-    )?;
-    let flops = 2.0 * (m * n * k) as f64;
-    let bytes = ((pan.mt * pan.nt) * (PM + pan.pn) * pan.k4 * 16 + m * n * 4) as f64;
-    Ok(d.with_cost(flops, bytes))
-}
-
-/// C (packed tiles of `pan`, [`Epilogue::packed_tiles`]) = packed A x B, with B gathered on
-/// the fly from windows of `x` as `table` describes (gemm_64x64_win in shaders/gemm_sg.wgsl:
-/// header and one entry per K row). [`Kernel::Sg64x64`] panels only.
-#[allow(clippy::too_many_arguments)]
-pub fn multiply_window(
-    gpu: &Gpu,
-    pan: &Panels,
-    ap: &Tensor,
-    x: &Tensor,
-    table: &Tensor,
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &Tensor,
-) -> Result<Dispatch> {
-    ensure!(
-        Kernel::Sg64x64.supported(gpu) && pan.pn == Kernel::Sg64x64.panel_width(),
-        "gemm: the window kernel needs subgroups of 8 and 64-wide panels"
-    );
-    ensure!(
-        c.len() >= pan.c_len(),
-        "gemm: packed-tile output needs {} floats",
-        pan.c_len()
-    );
-    ensure!(
-        table.len() >= 4 * (2 + pan.k4 * 4),
-        "gemm: the window table holds fewer than {} rows",
-        pan.k4 * 4
-    );
-    let params = Params::new()
-        .u(m)
-        .u(n)
-        .u(pan.k4)
-        .u(pan.mt)
-        .u(pan.nt)
-        .u(0)
-        .u(0)
-        .u(1)
-        .u(0)
-        .u(0)
-        .u(0)
-        .u(0)
-        .u(0);
-    // Bindings 2 (B panel) and 4 (bias) are unused by this entry point.
-    let d = gpu.dispatch(
-        "gemm_sg",
-        "gemm_64x64_win",
-        &[],
-        Some(&params),
-        &[&ap.buffer, &ap.buffer, &c.buffer, &ap.buffer, &x.buffer, &table.buffer],
-        grid((pan.mt * pan.nt) as u32),
-    )?;
-    let flops = 2.0 * (m * n * k) as f64;
-    let bytes = ((pan.mt * pan.nt) * PM * pan.k4 * 16 + (m * n + k * n) * 4) as f64;
-    Ok(d.with_cost(flops, bytes))
+    Ok((params, constants))
 }
 
 /// Scratch panels for a product.
