@@ -489,7 +489,7 @@ fn window_wins(gpu: &Gpu, o: &Options, s: &ConvShape) -> bool {
         return force;
     }
     let taps_min = (s.kh / s.sh).max(1) * (s.kw / s.sw).max(1);
-    s.c_out.div_ceil(64) * 64 * 10 <= s.c_out * 13 && s.c_in * taps_min >= 64
+    s.c_out.div_ceil(64) * 64 * 10 <= s.c_out * 13 && s.c_out <= 512 && s.c_in * taps_min >= 64
 }
 
 /// Forward of a 2-D layer by output phases: per phase one GEMM (gemm_64x64_win) C[co][(b, q)]
@@ -714,6 +714,77 @@ pub fn forward_with(
         .with_scratch(cols))
 }
 
+/// Whether backward_input gathers the dy windows inside the GEMM (gemm_64x64_win) rather than
+/// packing them: on adapters with the subgroup kernels, when the input channels fill the 64-row
+/// tiles. `Options::phase` forces it either way (as for the forward).
+fn window_input_wins(gpu: &Gpu, o: &Options, s: &ConvShape) -> bool {
+    if !Kernel::Sg64x64.supported(gpu) || o.kernel.is_some_and(|k| k != Kernel::Sg64x64) {
+        return false;
+    }
+    if let Some(force) = o.phase {
+        return force;
+    }
+    // Each 64-row tile of C gathers its B again: with many tiles (c_in > 256) packing B once
+    // is cheaper (measured on lavapipe at the paper's layers).
+    s.c_in.div_ceil(64) * 64 * 10 <= s.c_in * 13 && s.c_in <= 256 && s.c_out * s.taps() >= 64
+}
+
+/// backward_input with B = the dy windows read inside the GEMM: C[ci][(b, iy, ix)] = sum over
+/// (co, ky, kx) of w[ci, co, ky, kx] dy[b, co, sh iy - ph + ky, sw ix - pw + kx].
+fn backward_input_window(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Op> {
+    let ct = s.c_out * s.taps();
+    let p = s.positions();
+    let (ho, wo) = (s.h_out(), s.w_out());
+    let bc = o.chunk(s.batch, s.c_in * p);
+    let kernel = Kernel::Sg64x64;
+    let pan = Panels::new(kernel, s.c_in, bc * p, ct);
+    let ap = gpu.zeros("conv_transpose backward_input packed A", &[pan.a_len()])?;
+    let prep = gemm::pack_a(gpu, &pan, w, &Gather::row_major_a(ct), s.c_in, ct, &ap)?;
+    // One row per tap (co, ky, kx): offset co * ho * wo + ky * wo + kx, window shift (-ky, -kx).
+    let mut taps = Vec::with_capacity(ct);
+    for co in 0..s.c_out {
+        for ky in 0..s.kh {
+            for kx in 0..s.kw {
+                taps.push([(co * ho * wo + ky * wo + kx) as i32, -(ky as i32), -(kx as i32), 0]);
+            }
+        }
+    }
+    let mut op = Op::new(Vec::new()).with_prep(prep);
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let n = bc.min(s.batch - b0);
+        let pc = Panels::new(kernel, s.c_in, n * p, ct);
+        // Column (b, iy, ix) looks at dy[b0 + b, :, sh iy - ph + ky, sw ix - pw + kx].
+        let head = [
+            [ho, wo, s.w_in, p].map(|v| v as i32),
+            [
+                (s.c_out * ho * wo) as i32,
+                -(s.ph as i32),
+                -(s.pw as i32),
+                (b0 * s.c_out * ho * wo) as i32,
+            ],
+            [s.sh as i32, s.sw as i32, 0, 0],
+        ];
+        let table = window_table(gpu, head, &taps, pc.k4)?;
+        let epi = Epilogue::store(dx_map(s, b0));
+        op.dispatches.push(gemm::multiply_window(
+            gpu,
+            &pc,
+            &ap,
+            dy,
+            &table,
+            s.c_in,
+            n * p,
+            ct,
+            dx,
+            epi,
+        )?);
+        op = op.with_scratch(table);
+        b0 += n;
+    }
+    Ok(op.with_scratch(ap))
+}
+
 /// dx = the gradient of sum(y * dy) with respect to x (overwrites dx).
 pub fn backward_input(gpu: &Gpu, s: &ConvShape, dy: &Tensor, w: &Tensor, dx: &Tensor) -> Result<Op> {
     backward_input_with(gpu, &Options::default(), s, dy, w, dx)
@@ -727,6 +798,9 @@ pub fn backward_input_with(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w
     check("dx", dx, s.x_len(), s)?;
     let ct = s.c_out * s.taps();
     let p = s.positions();
+    if window_input_wins(gpu, o, s) {
+        return backward_input_window(gpu, o, s, dy, w, dx);
+    }
     let bc = o.chunk(s.batch, ct * p);
     let kernel = o.pick(gpu, s.c_in, bc * p, ct);
     let pan = Panels::new(kernel, s.c_in, bc * p, ct);
