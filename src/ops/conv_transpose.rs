@@ -822,6 +822,60 @@ pub fn backward_input_with(gpu: &Gpu, o: &Options, s: &ConvShape, dy: &Tensor, w
     Ok(Op::new(ds).with_prep(prep).with_scratch(ap).with_scratch(bp))
 }
 
+/// dw with B = the dy windows read inside the GEMM: C[ci][(co, ky, kx)] = sum over (b, iy, ix)
+/// of x[b, ci, iy, ix] dy[b, co, sh iy - ph + ky, sw ix - pw + kx], accumulated over batch
+/// chunks in order.
+fn backward_weights_window(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Op> {
+    let ct = s.c_out * s.taps();
+    let p = s.positions();
+    let (ho, wo) = (s.h_out(), s.w_out());
+    // The x panel and the table grow with the chunk.
+    let bc = o.chunk(s.batch, (s.c_in + 4) * p);
+    let kernel = Kernel::Sg64x64;
+    let pan = Panels::new(kernel, s.c_in, ct, bc * p);
+    let ap = gpu.zeros("conv_transpose backward_weights packed A", &[pan.a_len()])?;
+    // Column (co, ky, kx) looks at dy[.., co, ky + .., kx + ..].
+    let head = [
+        [ho, wo, s.kw, s.taps()].map(|v| v as i32),
+        [(ho * wo) as i32, 0, 0, 0],
+        [1, 1, 0, 0],
+    ];
+    let mut op = Op::new(Vec::new());
+    let mut b0 = 0;
+    while b0 < s.batch {
+        let n = bc.min(s.batch - b0);
+        let kp = n * p;
+        let pc = Panels::new(kernel, s.c_in, ct, kp);
+        op.dispatches
+            .push(gemm::pack_a(gpu, &pc, x, &x_view(s, b0, true), s.c_in, kp, &ap)?);
+        // One row per input position (b, iy, ix): dy[b0 + b, 0, sh iy - ph, sw ix - pw] and the
+        // window shift.
+        let mut rows = Vec::with_capacity(kp);
+        for b in b0..b0 + n {
+            for iy in 0..s.h_in {
+                for ix in 0..s.w_in {
+                    let oy = (s.sh * iy) as i32 - s.ph as i32;
+                    let ox = (s.sw * ix) as i32 - s.pw as i32;
+                    rows.push([(b * s.c_out * ho * wo) as i32 + oy * wo as i32 + ox, -oy, -ox, 0]);
+                }
+            }
+        }
+        let table = window_table(gpu, head, &rows, pc.k4)?;
+        let epi = Epilogue {
+            map: Affine::row_major(ct),
+            bias_mode: 0,
+            accumulate: b0 > 0,
+            packed: false,
+        };
+        op.dispatches.push(gemm::multiply_window(
+            gpu, &pc, &ap, dy, &table, s.c_in, ct, kp, dw, epi,
+        )?);
+        op = op.with_scratch(table);
+        b0 += n;
+    }
+    Ok(op.with_scratch(ap))
+}
+
 /// dw, db = the gradients of sum(y * dy) with respect to w and b (overwritten).
 pub fn backward_weights(gpu: &Gpu, s: &ConvShape, x: &Tensor, dy: &Tensor, dw: &Tensor, db: &Tensor) -> Result<Op> {
     backward_weights_with(gpu, &Options::default(), s, x, dy, dw, db)
@@ -845,6 +899,12 @@ pub fn backward_weights_with(
     check("db", db, s.c_out, s)?;
     let ct = s.c_out * s.taps();
     let p = s.positions();
+    // With few input positions (K = batch h_in w_in < 256) every tile is short and the gather's
+    // per-tile set-up costs more than packing the windows once.
+    if window_input_wins(gpu, o, s) && (o.phase.is_some() || s.batch * p >= 256) {
+        let op = backward_weights_window(gpu, o, s, x, dy, dw)?;
+        return Ok(op.then(reduce::channel_sum(gpu, dy, s.batch, s.c_out, s.out_positions(), db)?));
+    }
     let bc = o.chunk(s.batch, ct * p);
     let kernel = o.pick(gpu, s.c_in, ct, bc * p);
     let pan = Panels::new(kernel, s.c_in, ct, bc * p);
