@@ -1,25 +1,33 @@
 //! Transposed convolution (PyTorch's ConvTranspose1d/2d): forward and both backward passes as
-//! packed GEMMs (src/ops/gemm.rs) plus a gather (shaders/conv_transpose.wgsl).
+//! GEMMs (src/ops/gemm.rs) plus, where needed, a gather or scatter pass.
 //!
 //! Layouts: x [batch, c_in, h_in, w_in], w [c_in, c_out, kh, kw], b [c_out],
 //! y [batch, c_out, h_out, w_out] with h_out = (h_in - 1) * sh - 2 * ph + kh + oph; 1-D
 //! layers are the case h_in = kh = sh = 1, ph = oph = 0.
 //!
-//! With T = kh * kw taps and P = h_in * w_in input positions:
+//! With T = kh * kw taps and P = h_in * w_in input positions, the general formulation (every
+//! adapter, every GEMM kernel):
 //! - forward: cols[(co, t)][(b, p)] = sum_ci w[ci, (co, t)] x[b, ci, p] (a GEMM with M = c_out T,
 //!   N = batch P, K = c_in), then `col2im` sums the taps that land on each output (a gather in a
 //!   fixed order, no atomics) and adds the bias.
 //! - backward_input: dx[b, ci, p] = sum_(co, t) w[ci, (co, t)] dy[b, co, window(p, t)] (M = c_in,
-//!   N = batch P, K = c_out T); the dy windows are gathered into the B panel by `pack_dy`.
+//!   N = batch P, K = c_out T); the dy windows are packed into the B panel.
 //! - backward_weights: dw[ci, (co, t)] = sum_(b, p) x[b, ci, p] dy[b, co, window(p, t)] (M = c_in,
 //!   N = c_out T, K = batch P); db by `reduce::channel_sum`.
 //!
-//! - forward of 1-D layers, when cheaper (a stride s >= k / 2, as in the sound net): split by
-//!   output phase r = (ox + p) mod s, one GEMM C[(r, co)][(b, q)] = sum_(ci, a) w[ci, co, r + s a]
-//!   x[b, ci, q - a] (M = s c_out, N = batch Q, K = c_in ceil(k / s)) writes every output once,
-//!   and `phase_scatter` (shaders/conv_phase.wgsl) moves it into y with the bias: no col2im.
+//! Faster formulations, chosen by shape (`Options::phase` forces them on or off):
+//! - forward of 1-D layers (a stride s >= k / 2, as in the sound net): split by output phase
+//!   r = (ox + p) mod s, one GEMM C[(r, co)][(b, q)] = sum_(ci, a) w[ci, co, r + s a] x[b, ci, q - a]
+//!   (M = s c_out, N = batch Q, K = c_in ceil(k / s)) writes every output once, and
+//!   `phase_scatter` (shaders/conv_phase.wgsl) moves it into y with the bias: no col2im.
+//! - forward of 2-D layers on subgroup adapters: the same phase split, one GEMM per phase
+//!   (ry, rx) with M = c_out and K = c_in times that phase's taps (no multiply-adds on zeros),
+//!   its B read straight from the windows of x inside the multiply (gemm_64x64_win: no packed
+//!   panel, no cols buffer), then `phase_scatter2` (shaders/conv_phase2.wgsl).
+//! - backward_input and backward_weights on subgroup adapters: the dy windows are read inside
+//!   the multiply (gemm_64x64_win) instead of being packed.
 //!
-//! Packing the weights into their GEMM panel is the op's preparation (`Op::prep`): training
+//! Packing the weights into their GEMM panels is the op's preparation (`Op::prep`): training
 //! runs it once per weight update, not once per Langevin step.
 //!
 //! Large batches are processed in chunks so that no scratch buffer exceeds [`SCRATCH_FLOATS`];
