@@ -56,3 +56,34 @@ fn sgemm_is_deterministic() {
     g.run(&op.seq()).unwrap();
     assert_eq!(first, g.read::<u32>(&tc).unwrap());
 }
+
+#[test]
+fn autotune_picks_a_candidate_and_caches_it() {
+    use abprop::ops::tune;
+    let g = gpu();
+    let kernels = Kernel::available(g);
+    let dir = tempfile::tempdir().unwrap();
+    // Timed on first use: the choice is one of the candidates and lands in the cache file.
+    let path = dir.path().join("autotune.json");
+    let got = tune::pick_in(Some(&path), g, 96, 80, 40, &kernels).unwrap();
+    assert!(kernels.contains(&got));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("96x80x40") && text.contains(&format!("{got:?}")),
+        "{text}"
+    );
+    // A cached choice is taken as it is (no timing): write one by hand.
+    let other = *kernels.iter().find(|k| **k != got).unwrap();
+    let table = text.replace(&format!("\"{got:?}\""), &format!("\"{other:?}\""));
+    let path2 = dir.path().join("given.json");
+    std::fs::write(&path2, table).unwrap();
+    assert_eq!(tune::pick_in(Some(&path2), g, 96, 80, 40, &kernels), Some(other));
+    // A corrupt cache is ignored and rewritten.
+    let path3 = dir.path().join("corrupt.json");
+    std::fs::write(&path3, "{ not json").unwrap();
+    let again = tune::pick_in(Some(&path3), g, 64, 64, 8, &kernels).unwrap();
+    assert!(kernels.contains(&again));
+    assert!(std::fs::read_to_string(&path3).unwrap().contains("64x64x8"));
+    // One candidate: nothing to time.
+    assert_eq!(tune::pick_in(None, g, 8, 8, 8, &kernels[..1]), Some(kernels[0]));
+}

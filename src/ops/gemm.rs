@@ -11,7 +11,9 @@
 //! - [`Kernel::Tiled64x64`] (shaders/gemm.wgsl): workgroup-memory tiles; for GPUs and for
 //!   adapters without subgroups (GL).
 //!
-//! [`Kernel::choose`] picks per adapter and shape. Results are deterministic: each element of C
+//! [`Kernel::choose`] picks per adapter and shape: by rules measured on lavapipe and llvmpipe,
+//! or by a short timing at first use, cached (src/ops/tune.rs; on by default on GPUs). Results
+//! are deterministic: each element of C
 //! is summed by one invocation in a fixed order.
 
 use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor};
@@ -77,7 +79,7 @@ impl Kernel {
     /// sg64x32, tiled, tiled128x128) overrides where supported. The subgroup kernels are preferred on software
     /// adapters (lavapipe); the choice between their panel widths minimises the padded work,
     /// counting the 64-wide one as about 10% faster per padded flop (measured on lavapipe).
-    pub fn choose(gpu: &Gpu, m: usize, n: usize, _k: usize) -> Kernel {
+    pub fn choose(gpu: &Gpu, m: usize, n: usize, k: usize) -> Kernel {
         if let Ok(s) = std::env::var("ABPROP_GEMM_KERNEL") {
             let k = match s.to_lowercase().as_str() {
                 "sg64x64" => Some(Kernel::Sg64x64),
@@ -90,7 +92,18 @@ impl Kernel {
                 return k;
             }
         }
-        if gpu.is_software() && Kernel::Sg64x64.supported(gpu) {
+        let subgroups = gpu.is_software() && Kernel::Sg64x64.supported(gpu);
+        if super::tune::enabled(gpu) {
+            let candidates: &[Kernel] = if subgroups {
+                &[Kernel::Sg64x64, Kernel::Sg64x32]
+            } else {
+                &[Kernel::Tiled64x64, Kernel::Tiled128x128]
+            };
+            if let Some(k) = super::tune::pick(gpu, m, n, k, candidates) {
+                return k;
+            }
+        }
+        if subgroups {
             let w64 = n.div_ceil(64) * 64;
             let w32 = n.div_ceil(32) * 32;
             if (w32 as f64) * 1.1 < w64 as f64 {

@@ -11,3 +11,4 @@ pub mod loss;
 pub mod optim;
 pub mod philox;
 pub mod reduce;
+pub mod tune;
