@@ -468,10 +468,10 @@ impl Epilogue {
             && !self.accumulate
             && self.bias_mode == 0
             && m.s_mod == 1
-            && m.off % 4 == 0
-            && m.major % 4 == 0
-            && m.s_div % 4 == 0
-            && (m.div >= n || m.div % pn == 0)
+            && m.off.is_multiple_of(4)
+            && m.major.is_multiple_of(4)
+            && m.s_div.is_multiple_of(4)
+            && (m.div >= n || m.div.is_multiple_of(pn))
     }
 }
 

@@ -43,7 +43,7 @@ fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner:
         return Ok(Op::new(vec![cost(d)]));
     }
     // The partial sums read vec4 units when rows are whole vec4s.
-    let v4 = inner % 4 == 0;
+    let v4 = inner.is_multiple_of(4);
     let w = if v4 { 4 } else { 1 };
     let (inner_u, per_u) = (inner / w, per_chunk / w);
     let c4 = [("MODE", mode), ("V4", v4 as u32 as f64)];
