@@ -29,9 +29,20 @@ fn main() -> anyhow::Result<()> {
     };
     let t = Trainer::new(&gpu, &p.spec, &hyper, &data, &Observation::Full, None)?;
     let timer = Timer::new(&gpu);
+    // Packing the weights (`Op::prep`) runs once per iteration, before the first Langevin step:
+    // it is shown on its own, and the steps without it.
+    let prep = t.gen.prepare_seq();
+    let is_prep = |d: &&abprop::gpu::Dispatch| prep.iter().any(|p| std::ptr::eq(*p, *d));
     for (what, seq) in [
-        ("one Langevin step", t.infer_seq(0)),
-        ("one learning step", t.learn_seq(0)),
+        ("weight packing, once per iteration", prep.clone()),
+        (
+            "one Langevin step",
+            t.infer_seq(0).into_iter().filter(|d| !is_prep(d)).collect(),
+        ),
+        (
+            "one learning step",
+            t.learn_seq(0).into_iter().filter(|d| !is_prep(d)).collect(),
+        ),
     ] {
         let mut by: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
         let mut total = 0.0;
