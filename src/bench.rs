@@ -293,15 +293,24 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
 }
 
 /// The rows as an aligned text table.
+/// The GEMM-class rows (transposed convolutions, dense layers) also show their rate as a share
+/// of the SGEMM yardstick of the same run, when it ran.
 pub fn table(rows: &[Row]) -> String {
+    let sgemm = rows.iter().find(|r| r.kernel == "sgemm").map(|r| r.gflops);
     let mut s = format!(
-        "{:<32} {:<44} {:>10} {:>9} {:>8}\n",
-        "kernel", "shape", "ms", "GFLOP/s", "GB/s"
+        "{:<32} {:<44} {:>10} {:>9} {:>8} {:>9}\n",
+        "kernel", "shape", "ms", "GFLOP/s", "GB/s", "of sgemm"
     );
     for r in rows {
+        let share = match sgemm {
+            Some(g) if g > 0.0 && (r.kernel.starts_with("conv_transpose") || r.kernel.starts_with("dense")) => {
+                format!("{:.0}%", 100.0 * r.gflops / g)
+            }
+            _ => String::new(),
+        };
         s.push_str(&format!(
-            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2}\n",
-            r.kernel, r.shape, r.ms, r.gflops, r.gbps
+            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2} {:>9}\n",
+            r.kernel, r.shape, r.ms, r.gflops, r.gbps, share
         ));
     }
     s
