@@ -308,10 +308,12 @@ pub fn table(rows: &[Row]) -> String {
             }
             _ => String::new(),
         };
-        s.push_str(&format!(
-            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2} {:>9}\n",
+        let line = format!(
+            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2} {:>9}",
             r.kernel, r.shape, r.ms, r.gflops, r.gbps, share
-        ));
+        );
+        s.push_str(line.trim_end());
+        s.push('\n');
     }
     s
 }
