@@ -1,8 +1,9 @@
 //! Scratch benchmark of the GEMM engine and the transposed convolutions (GFLOP/s per kernel).
 //! cargo run --release --example bench_conv [-- sgemm|conv|compile]
-//! Environment: KERNEL=all|sg64x64|sg64x32|tiled64x64 (default: sgemm every kernel, convs the
-//! automatic choice), LAYER=<name prefix>, PASS=fwd|bwd_in|bwd_w, DETAIL=1 (each dispatch),
-//! REPS=<n>. Besides GFLOP/s of wall time it prints GFLOP per CPU-second of this process: on a
+//! Environment: KERNEL=all|sg64x64|sg64x32|tiled64x64|tiled128x128 (default: sgemm every
+//! kernel, convs the automatic choice), SHAPE=m,n,k (sgemm), LAYER=<name prefix>,
+//! PASS=fwd|bwd_in|bwd_w, PHASE=0|1 (force the general or the phase/window formulations),
+//! DETAIL=1 (each dispatch), REPS=<n>. Besides GFLOP/s of wall time it prints GFLOP per CPU-second of this process: on a
 //! software adapter (lavapipe) that figure does not move when other work shares the cores.
 use abprop::gpu::{Gpu, Timer};
 use abprop::ops::conv_transpose::{self, ConvShape};
