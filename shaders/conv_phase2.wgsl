@@ -28,8 +28,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 fn c_at(row: u32, col: u32) -> f32 {
-    let mask = (1u << p.pn_log2) - 1u;
-    return cols[(row << p.pn_log2) + (col >> p.pn_log2) * p.tile_col + (col & mask)];
+    return cols[packed_index(row, col, p.pn_log2, p.tile_col)];
 }
 
 // One invocation per output of this phase and chunk: t = (plane, qy, qx) flattened (short
