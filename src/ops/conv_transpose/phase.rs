@@ -11,7 +11,7 @@ use anyhow::{ensure, Result};
 /// The phase split of a 1-D layer (stride s, kernel k, padding p): taps per phase
 /// A = ceil(k / s), the first q0 = p / s and the count of q = (ox + p) / s over the outputs.
 /// None for 2-D layers.
-pub(super) fn phase_split(s: &ConvShape) -> Option<(usize, usize, usize)> {
+fn phase_split(s: &ConvShape) -> Option<(usize, usize, usize)> {
     if s.h_in != 1 || s.kh != 1 || s.sh != 1 || s.ph != 0 || s.oph != 0 {
         return None;
     }
@@ -149,7 +149,7 @@ pub(super) fn forward_phase(
 /// One output phase (ry, rx) of a 2-D layer: the outputs oy = sh qy + ry - ph, ox = sw qx + rx - pw
 /// for qy0 <= qy < qy0 + qh, qx0 <= qx < qx0 + qw take the taps ky = ry + sh ty (ty < ty_n) and
 /// kx = rx + sw tx (tx < tx_n) at the inputs (qy - ty, qx - tx).
-pub(super) struct Phase {
+struct Phase {
     ry: usize,
     rx: usize,
     ty_n: usize,
@@ -161,7 +161,7 @@ pub(super) struct Phase {
 }
 
 /// The phases of a layer, or None if some output phase has no taps (k < s).
-pub(super) fn phases(s: &ConvShape) -> Option<Vec<Phase>> {
+fn phases(s: &ConvShape) -> Option<Vec<Phase>> {
     let ceil_div = |a: i64, b: i64| a.div_euclid(b) + (a.rem_euclid(b) != 0) as i64;
     // (taps, first q, count of q) along one axis for phase r.
     let axis = |r: usize, k: usize, st: usize, pad: usize, out: usize| -> Option<(usize, i64, usize)> {
@@ -171,11 +171,7 @@ pub(super) fn phases(s: &ConvShape) -> Option<Vec<Phase>> {
         let (r, st, pad, out) = (r as i64, st as i64, pad as i64, out as i64);
         let lo = ceil_div(pad - r, st);
         let hi = (out - 1 + pad - r).div_euclid(st);
-        Some((
-            (k as i64 - r).div_euclid(st) as usize + ((k as i64 - r) % st != 0) as usize,
-            lo,
-            (hi - lo + 1).max(0) as usize,
-        ))
+        Some((ceil_div(k as i64 - r, st) as usize, lo, (hi - lo + 1).max(0) as usize))
     };
     let mut v = Vec::new();
     for ry in 0..s.sh {
@@ -326,7 +322,7 @@ pub(super) fn forward_window(
 
 /// The table of a window GEMM (gemm_64x64_win): three header rows, then one row per K index,
 /// padded to 4 * k4 rows with rows that select nothing.
-pub(super) fn window_table(gpu: &Gpu, head: [[i32; 4]; 3], rows: &[[i32; 4]], k4: usize) -> Result<Tensor> {
+fn window_table(gpu: &Gpu, head: [[i32; 4]; 3], rows: &[[i32; 4]], k4: usize) -> Result<Tensor> {
     let mut t: Vec<i32> = head.iter().flatten().copied().collect();
     for r in rows {
         t.extend(r);
