@@ -7,7 +7,7 @@ use crate::ops::activation::{self, Activation};
 use crate::ops::batch_norm::{self, BnShape};
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
-use crate::ops::{gemm, langevin, loss, optim, philox};
+use crate::ops::{copy, gemm, langevin, loss, optim, philox};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -241,6 +241,11 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
         let y = gpu.zeros("y", &[n])?;
         let dy = random(gpu, "dy", &[n], &mut rng)?;
         let dx = gpu.zeros("dx", &[n])?;
+        if want("copy") {
+            // The yardstick of the elementwise rows: what plain vec4 loads and stores reach.
+            let op = Op::from(copy::copy(gpu, &x, &y)?);
+            push(time(gpu, &timer, "copy", shape.clone(), &op)?, &mut rows);
+        }
         if want("batch_norm") {
             let gamma = random(gpu, "gamma", &[s.channels], &mut rng)?;
             let beta = random(gpu, "beta", &[s.channels], &mut rng)?;
@@ -292,24 +297,29 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
     Ok(rows)
 }
 
-/// The rows as an aligned text table.
-/// The GEMM-class rows (transposed convolutions, dense layers) also show their rate as a share
-/// of the SGEMM yardstick of the same run, when it ran.
+/// The rows as an aligned text table. A last column shows each rate as a share of its
+/// yardstick in the same run, when that ran: the GEMM-class rows (transposed convolutions, dense
+/// layers) against the GFLOP/s of `sgemm`, the elementwise rows against the GB/s of `copy` at
+/// the same shape.
 pub fn table(rows: &[Row]) -> String {
     let sgemm = rows.iter().find(|r| r.kernel == "sgemm").map(|r| r.gflops);
     let mut s = format!(
-        "{:<32} {:<44} {:>10} {:>9} {:>8} {:>9}\n",
-        "kernel", "shape", "ms", "GFLOP/s", "GB/s", "of sgemm"
+        "{:<32} {:<44} {:>10} {:>9} {:>8} {:>12}\n",
+        "kernel", "shape", "ms", "GFLOP/s", "GB/s", "of yardstick"
     );
     for r in rows {
-        let share = match sgemm {
-            Some(g) if g > 0.0 && (r.kernel.starts_with("conv_transpose") || r.kernel.starts_with("dense")) => {
-                format!("{:.0}%", 100.0 * r.gflops / g)
-            }
+        let gemm_class = r.kernel.starts_with("conv_transpose") || r.kernel.starts_with("dense");
+        let copy = rows
+            .iter()
+            .find(|c| c.kernel == "copy" && c.shape == r.shape)
+            .map(|c| c.gbps);
+        let share = match (sgemm, copy) {
+            (Some(g), _) if g > 0.0 && gemm_class => format!("{:.0}%", 100.0 * r.gflops / g),
+            (_, Some(c)) if c > 0.0 && r.kernel != "copy" => format!("{:.0}%", 100.0 * r.gbps / c),
             _ => String::new(),
         };
         let line = format!(
-            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2} {:>9}",
+            "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2} {:>12}",
             r.kernel, r.shape, r.ms, r.gflops, r.gbps, share
         );
         s.push_str(line.trim_end());

@@ -1,6 +1,8 @@
-//! Activation kernels against their CPU twin; the twin's derivative against finite differences.
+//! Activation kernels (and the copy yardstick) against their CPU twin; the twin's derivative
+//! against finite differences.
 mod common;
 use abprop::ops::activation::{self, cpu, Activation};
+use abprop::ops::copy;
 use common::*;
 
 const ACTS: [Activation; 4] = [
@@ -56,4 +58,28 @@ fn cpu_derivative_matches_finite_differences() {
             assert!((num - ana).abs() < 2e-3, "{act:?} at {x}: fd {num} vs {ana}");
         }
     }
+}
+
+#[test]
+fn copy_matches_cpu() {
+    let g = gpu();
+    let mut r = rng(2);
+    for &n in &[1usize, 6, 1023, 4 * 256 * 3 + 5] {
+        let x = uniform(&mut r, n, -3.0, 3.0);
+        let tx = g.upload("x", &[n], &x).unwrap();
+        let ty = g.zeros("y", &[n]).unwrap();
+        g.run(&[&copy::copy(g, &tx, &ty).unwrap()]).unwrap();
+        assert_close(
+            &format!("copy n={n}"),
+            &g.read::<f32>(&ty).unwrap(),
+            &copy::cpu::copy(&x),
+            0.0,
+            0.0,
+        );
+    }
+    let short = g.zeros("short", &[5]).unwrap();
+    let Err(err) = copy::copy(g, &short, &g.zeros("long", &[6]).unwrap()) else {
+        panic!("copy between tensors of different sizes must fail");
+    };
+    assert!(err.to_string().contains("differ in size"), "{err}");
 }

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv_transpose;
+pub mod copy;
 pub mod dense;
 pub mod gemm;
 pub mod langevin;
