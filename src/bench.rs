@@ -19,6 +19,21 @@ pub struct Row {
     pub ms: f64,
     pub gflops: f64,
     pub gbps: f64,
+    /// The rate of this row's yardstick, timed just before the row's group so that a drift
+    /// of a shared machine during the run moves both alike: `sgemm` GFLOP/s for the GEMM-class
+    /// rows, `copy` GB/s at the same shape for the elementwise rows; absent for the
+    /// yardsticks themselves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yardstick: Option<f64>,
+}
+
+impl Row {
+    /// This row's rate as a share of its yardstick (GFLOP/s for GEMM-class rows, else GB/s).
+    pub fn share(&self) -> Option<f64> {
+        let y = self.yardstick.filter(|y| *y > 0.0)?;
+        let gemm_class = self.kernel.starts_with("conv_transpose") || self.kernel.starts_with("dense");
+        Some(if gemm_class { self.gflops } else { self.gbps } / y)
+    }
 }
 
 /// A named layer shape of one of the paper's networks.
@@ -117,6 +132,15 @@ fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Resul
         ms: s * 1e3,
         gflops: op.flops() / s * 1e-9,
         gbps: op.bytes() / s * 1e-9,
+        yardstick: None,
+    })
+}
+
+/// `time` with the row's yardstick set.
+fn time_against(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op, yardstick: f64) -> Result<Row> {
+    Ok(Row {
+        yardstick: Some(yardstick),
+        ..time(gpu, timer, kernel, shape, op)?
     })
 }
 
@@ -132,14 +156,20 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
     };
     let want = |k: &str| filter.is_empty() || k.contains(filter);
 
-    if want("sgemm") {
+    // The SGEMM yardstick: a row of its own, and timed again before each group of GEMM-class
+    // rows (their share is against that figure).
+    let sgemm_shape = "1024x1024x1024";
+    let sgemm = {
         let n = 1024;
         let a = random(gpu, "a", &[n, n], &mut rng)?;
         let b = random(gpu, "b", &[n, n], &mut rng)?;
         let c = gpu.zeros("c", &[n, n])?;
-        let op = gemm::sgemm(gpu, &a, &b, &c, n, n, n)?;
-        push(time(gpu, &timer, "sgemm", "1024x1024x1024".into(), &op)?, &mut rows);
+        gemm::sgemm(gpu, &a, &b, &c, n, n, n)?
+    };
+    if want("sgemm") {
+        push(time(gpu, &timer, "sgemm", sgemm_shape.into(), &sgemm)?, &mut rows);
     }
+    let yardstick = || -> Result<f64> { Ok(time(gpu, &timer, "sgemm", sgemm_shape.into(), &sgemm)?.gflops) };
     for case in paper_conv_cases() {
         let s = case.shape;
         let names = [
@@ -163,9 +193,10 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             conv_transpose::backward_input(gpu, &s, &y, &w, &dx)?,
             conv_transpose::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
         ];
+        let yard = yardstick()?;
         for (name, op) in names.iter().zip(&ops) {
             if want(name) {
-                push(time(gpu, &timer, name, shape.clone(), op)?, &mut rows);
+                push(time_against(gpu, &timer, name, shape.clone(), op, yard)?, &mut rows);
             }
         }
     }
@@ -183,36 +214,18 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
         let dw = gpu.zeros("dw", &w.shape)?;
         let db = gpu.zeros("db", &b.shape)?;
         let shape = "object fc n64 100->8192".to_string();
-        push(
-            time(
-                gpu,
-                &timer,
-                "dense_forward",
-                shape.clone(),
-                &dense::forward(gpu, &s, &x, &w, &b, &y)?,
-            )?,
-            &mut rows,
-        );
-        push(
-            time(
-                gpu,
-                &timer,
-                "dense_backward_input",
-                shape.clone(),
-                &dense::backward_input(gpu, &s, &y, &w, &dx)?,
-            )?,
-            &mut rows,
-        );
-        push(
-            time(
-                gpu,
-                &timer,
+        let ops = [
+            ("dense_forward", dense::forward(gpu, &s, &x, &w, &b, &y)?),
+            ("dense_backward_input", dense::backward_input(gpu, &s, &y, &w, &dx)?),
+            (
                 "dense_backward_weights",
-                shape,
-                &dense::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
-            )?,
-            &mut rows,
-        );
+                dense::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
+            ),
+        ];
+        let yard = yardstick()?;
+        for (name, op) in &ops {
+            push(time_against(gpu, &timer, name, shape.clone(), op, yard)?, &mut rows);
+        }
     }
     // Elementwise and normalization kernels at the texture net's 128->64 layer output (batch 1)
     // and the object net's 64-channel layer (batch 64).
@@ -234,17 +247,30 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             },
         ),
     ];
+    let elementwise = [
+        "copy",
+        "batch_norm",
+        "activation",
+        "residual",
+        "philox_normal",
+        "langevin",
+        "sgd",
+    ];
     for (net, s) in bn_cases {
+        if !elementwise.iter().any(|k| want(k)) {
+            break;
+        }
         let n = s.batch * s.channels * s.spatial;
         let shape = format!("{net} n{} c{} {}", s.batch, s.channels, s.spatial);
         let x = random(gpu, "x", &[n], &mut rng)?;
         let y = gpu.zeros("y", &[n])?;
         let dy = random(gpu, "dy", &[n], &mut rng)?;
         let dx = gpu.zeros("dx", &[n])?;
+        // The yardstick of the elementwise rows: what plain vec4 loads and stores reach.
+        let copy_row = time(gpu, &timer, "copy", shape.clone(), &Op::from(copy::copy(gpu, &x, &y)?))?;
+        let yard = copy_row.gbps;
         if want("copy") {
-            // The yardstick of the elementwise rows: what plain vec4 loads and stores reach.
-            let op = Op::from(copy::copy(gpu, &x, &y)?);
-            push(time(gpu, &timer, "copy", shape.clone(), &op)?, &mut rows);
+            push(copy_row, &mut rows);
         }
         if want("batch_norm") {
             let gamma = random(gpu, "gamma", &[s.channels], &mut rng)?;
@@ -253,35 +279,59 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             let dg = gpu.zeros("dg", &[s.channels])?;
             let dbeta = gpu.zeros("dbeta", &[s.channels])?;
             let f = batch_norm::forward(gpu, &s, 1e-4, &x, &gamma, &beta, &y, &stats)?;
-            push(time(gpu, &timer, "batch_norm_forward", shape.clone(), &f)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "batch_norm_forward", shape.clone(), &f, yard)?,
+                &mut rows,
+            );
             let b = batch_norm::backward(gpu, &s, &x, &gamma, &stats, &dy, &dx, &dg, &dbeta)?;
-            push(time(gpu, &timer, "batch_norm_backward", shape.clone(), &b)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "batch_norm_backward", shape.clone(), &b, yard)?,
+                &mut rows,
+            );
         }
         if want("activation") {
             let act = Activation::LeakyRelu { slope: 0.2 };
             let f = Op::from(activation::forward(gpu, act, &x, &y)?);
-            push(time(gpu, &timer, "activation_forward", shape.clone(), &f)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "activation_forward", shape.clone(), &f, yard)?,
+                &mut rows,
+            );
             let b = Op::from(activation::backward(gpu, act, &y, &dy, &dx)?);
-            push(time(gpu, &timer, "activation_backward", shape.clone(), &b)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "activation_backward", shape.clone(), &b, yard)?,
+                &mut rows,
+            );
         }
         if want("residual") {
             let per = s.channels * s.spatial;
             let sse = gpu.zeros("sse", &[s.batch])?;
             let op = loss::residual(gpu, s.batch, per, &x, &y, None, 0.3, &dx, &sse)?;
-            push(time(gpu, &timer, "residual", shape.clone(), &op)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "residual", shape.clone(), &op, yard)?,
+                &mut rows,
+            );
         }
         if want("philox_normal") {
             let op = philox::normal(gpu, &y, 1, 0, 0)?;
-            push(time(gpu, &timer, "philox_normal", shape.clone(), &op)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "philox_normal", shape.clone(), &op, yard)?,
+                &mut rows,
+            );
         }
         if want("langevin") {
             let step = gpu.upload::<u32>("step", &[1], &[0])?;
             let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, true, 1, 0, 0)?;
-            push(time(gpu, &timer, "langevin", shape.clone(), &op)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "langevin", shape.clone(), &op, yard)?,
+                &mut rows,
+            );
             // Without the noise (gradient descent, Algorithm 2 of the paper): the memory-bound
             // part alone; the difference is the cost of Philox4x32-10 and Box-Muller.
             let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, false, 1, 0, 0)?;
-            push(time(gpu, &timer, "langevin_no_noise", shape.clone(), &op)?, &mut rows);
+            push(
+                time_against(gpu, &timer, "langevin_no_noise", shape.clone(), &op, yard)?,
+                &mut rows,
+            );
         }
         if want("sgd") {
             let opt = optim::Optimizer::Sgd {
@@ -291,33 +341,21 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             };
             let state = optim::OptimState::new(gpu, &opt, n)?;
             let op = optim::step(gpu, &opt, optim::Clip::Value(30.0), -1.0, &y, &dy, &state)?;
-            push(time(gpu, &timer, "sgd", shape.clone(), &op)?, &mut rows);
+            push(time_against(gpu, &timer, "sgd", shape.clone(), &op, yard)?, &mut rows);
         }
     }
     Ok(rows)
 }
 
-/// The rows as an aligned text table. A last column shows each rate as a share of its
-/// yardstick in the same run, when that ran: the GEMM-class rows (transposed convolutions, dense
-/// layers) against the GFLOP/s of `sgemm`, the elementwise rows against the GB/s of `copy` at
-/// the same shape.
+/// The rows as an aligned text table. The last column is each row's rate as a share of its
+/// yardstick ([`Row::yardstick`]).
 pub fn table(rows: &[Row]) -> String {
-    let sgemm = rows.iter().find(|r| r.kernel == "sgemm").map(|r| r.gflops);
     let mut s = format!(
         "{:<32} {:<44} {:>10} {:>9} {:>8} {:>12}\n",
         "kernel", "shape", "ms", "GFLOP/s", "GB/s", "of yardstick"
     );
     for r in rows {
-        let gemm_class = r.kernel.starts_with("conv_transpose") || r.kernel.starts_with("dense");
-        let copy = rows
-            .iter()
-            .find(|c| c.kernel == "copy" && c.shape == r.shape)
-            .map(|c| c.gbps);
-        let share = match (sgemm, copy) {
-            (Some(g), _) if g > 0.0 && gemm_class => format!("{:.0}%", 100.0 * r.gflops / g),
-            (_, Some(c)) if c > 0.0 && r.kernel != "copy" => format!("{:.0}%", 100.0 * r.gbps / c),
-            _ => String::new(),
-        };
+        let share = r.share().map(|v| format!("{:.0}%", 100.0 * v)).unwrap_or_default();
         let line = format!(
             "{:<32} {:<44} {:>10.3} {:>9.1} {:>8.2} {:>12}",
             r.kernel, r.shape, r.ms, r.gflops, r.gbps, share
@@ -394,4 +432,38 @@ pub fn train(gpu: &Gpu, preset: &str, iterations: usize, batch: Option<usize>) -
         readbacks,
         sgemm_gflops: sg.flops() / sg_s * 1e-9,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kernel: &str, gflops: f64, gbps: f64, yardstick: Option<f64>) -> Row {
+        Row {
+            kernel: kernel.into(),
+            shape: "s".into(),
+            ms: 1.0,
+            gflops,
+            gbps,
+            yardstick,
+        }
+    }
+
+    #[test]
+    fn shares_use_the_right_rate() {
+        // GEMM-class rows compare GFLOP/s with sgemm's, the others GB/s with copy's.
+        assert_eq!(row("conv_transpose_forward", 30.0, 1.0, Some(40.0)).share(), Some(0.75));
+        assert_eq!(row("dense_forward", 10.0, 1.0, Some(40.0)).share(), Some(0.25));
+        assert_eq!(row("activation_forward", 1.0, 3.0, Some(4.0)).share(), Some(0.75));
+        assert_eq!(row("sgemm", 50.0, 1.0, None).share(), None);
+        assert_eq!(row("residual", 1.0, 3.0, Some(0.0)).share(), None);
+        let t = table(&[
+            row("sgemm", 50.0, 1.0, None),
+            row("conv_transpose_forward", 30.0, 1.0, Some(40.0)),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].ends_with("of yardstick"), "{t}");
+        assert!(lines[1].starts_with("sgemm") && !lines[1].ends_with('%'), "{t}");
+        assert!(lines[2].ends_with(" 75%"), "{t}");
+    }
 }
