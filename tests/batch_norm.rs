@@ -72,6 +72,8 @@ fn gpu_matches_cpu_for_many_shapes() {
         (3, 2, 9999),  // large spatial, scalar, 2 chunks (the last short)
         (17, 5, 1003), // 2 chunks, the second small, chunks cross rows
         (1, 2, 70001), // batch 1, scalar, 5 chunks
+        (4, 3, 512),   // vec4, fused, rows of whole 64-thread strides
+        (64, 2, 1024), // the object net's shape: 4 chunks of whole strides
     ] {
         let s = BnShape {
             batch,
