@@ -110,6 +110,8 @@ fn philox_normal_quad(seed: u32, stream: u32, step: u32, q: u32) -> vec4<f32> {
 
 // The normals of global elements e .. e+3 for any e (two Philox calls when e % 4 != 0; the
 // branch depends on e % 4 only, uniform when every invocation's e has the same remainder).
+// Where e % 4 == 0 is known beforehand, call philox_normal_quad(.., e / 4) instead: the same
+// values, and on lavapipe about 0.6x the time, although the other cases are never taken here.
 fn philox_normal4_at(seed: u32, stream: u32, step: u32, e: u32) -> vec4<f32> {
     let q = e >> 2u;
     let a = philox_normal_quad(seed, stream, step, q);

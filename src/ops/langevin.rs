@@ -54,7 +54,10 @@ pub fn update(
     let d = gpu.dispatch(
         "langevin",
         "update",
-        &[("NOISE", if noise { 1.0 } else { 0.0 })],
+        &[
+            ("NOISE", if noise { 1.0 } else { 0.0 }),
+            ("ALIGNED", if index_offset.is_multiple_of(4) { 1.0 } else { 0.0 }),
+        ],
         Some(&params),
         &[&step.buffer, &z.buffer, &g.buffer],
         grid((n4 as u32).div_ceil(WORKGROUP)),

@@ -84,10 +84,11 @@ pub fn normal_range(
         .u(seed as usize)
         .u(stream as usize)
         .u(index_offset as usize);
+    let aligned = if index_offset.is_multiple_of(4) { 1.0 } else { 0.0 };
     let d = gpu.dispatch(
         "random",
         "normal",
-        &[],
+        &[("ALIGNED", aligned)],
         Some(&params),
         &[&step.buffer, &out.buffer],
         grid((n4 as u32).div_ceil(crate::gpu::WORKGROUP)),
