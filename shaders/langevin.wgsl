@@ -9,9 +9,6 @@
 // NOISE = false: plain gradient ascent on the log-posterior, z + (delta^2 / 2) (g - z).
 
 override NOISE: bool = true;
-// ALIGNED: index_offset % 4 == 0 (the host checks): each invocation's noise is one Philox
-// output (philox_normal_quad), the same values as philox_normal4_at, faster.
-override ALIGNED: bool = false;
 
 struct Params {
     n: u32,            // elements to update
@@ -36,11 +33,7 @@ fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let zv = z[t];
     var nz = zv + p.half_d2 * (g[t] - zv);
     if NOISE {
-        if ALIGNED {
-            nz = nz + p.delta * philox_normal_quad(p.seed, p.stream, step[0], (p.index_offset >> 2u) + t);
-        } else {
-            nz = nz + p.delta * philox_normal4_at(p.seed, p.stream, step[0], p.index_offset + 4u * t);
-        }
+        nz = nz + p.delta * philox_normal4(p.seed, p.stream, step[0], p.index_offset + 4u * t);
     }
     let base = 4u * t;
     if base + 4u <= p.n {

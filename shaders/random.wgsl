@@ -5,10 +5,6 @@
 // normal: out[i] = N(0,1) sample of global element index_offset + i, i < n, with
 //         key (seed, stream) and counter ((index_offset + i) / 4, step[0], 0, 0).
 
-// ALIGNED: index_offset % 4 == 0 (the host checks), so each invocation's four elements are
-// one Philox output.
-override ALIGNED: bool = false;
-
 struct Params {
     n: u32,            // normal: elements to write; raw: number of Philox calls
     n4: u32,           // normal: vec4 slots to visit, ceil(n / 4)
@@ -39,12 +35,7 @@ fn normal(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
           @builtin(local_invocation_index) li: u32) {
     let t = flat_group(wg, nwg) * 256u + li;
     if t >= p.n4 { return; }
-    var v: vec4<f32>;
-    if ALIGNED {
-        v = philox_normal_quad(p.seed, p.stream, inp[0], (p.index_offset >> 2u) + t);
-    } else {
-        v = philox_normal4_at(p.seed, p.stream, inp[0], p.index_offset + 4u * t);
-    }
+    let v = philox_normal4(p.seed, p.stream, inp[0], p.index_offset + 4u * t);
     let base = 4u * t;
     if base + 4u <= p.n {
         out[t] = v;

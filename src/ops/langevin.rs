@@ -56,7 +56,7 @@ pub fn update(
         "update",
         &[
             ("NOISE", if noise { 1.0 } else { 0.0 }),
-            ("ALIGNED", if index_offset.is_multiple_of(4) { 1.0 } else { 0.0 }),
+            super::philox::aligned(index_offset),
         ],
         Some(&params),
         &[&step.buffer, &z.buffer, &g.buffer],

@@ -84,17 +84,23 @@ pub fn normal_range(
         .u(seed as usize)
         .u(stream as usize)
         .u(index_offset as usize);
-    let aligned = if index_offset.is_multiple_of(4) { 1.0 } else { 0.0 };
     let d = gpu.dispatch(
         "random",
         "normal",
-        &[("ALIGNED", aligned)],
+        &[aligned(index_offset)],
         Some(&params),
         &[&step.buffer, &out.buffer],
         grid((n4 as u32).div_ceil(crate::gpu::WORKGROUP)),
     )?;
     let nf = n as f64;
     Ok(d.with_cost(nf * 80.0, nf * 4.0).into())
+}
+
+/// The pipeline constant `PHILOX_ALIGNED` of shaders/philox.wgsl for a kernel whose
+/// invocations take the normals of elements `index_offset + 4 t ..`: set when every such
+/// element index is a multiple of 4 (a faster path to the same values).
+pub(crate) fn aligned(index_offset: u32) -> (&'static str, f64) {
+    ("PHILOX_ALIGNED", if index_offset.is_multiple_of(4) { 1.0 } else { 0.0 })
 }
 
 /// The plain-Rust twin, computing the same values as the shaders (the constants are spelled
