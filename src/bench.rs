@@ -272,6 +272,7 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
         if want("copy") {
             push(copy_row, &mut rows);
         }
+        let timed = |kernel: &str, op: &Op| time_against(gpu, &timer, kernel, shape.clone(), op, yard);
         if want("batch_norm") {
             let gamma = random(gpu, "gamma", &[s.channels], &mut rng)?;
             let beta = random(gpu, "beta", &[s.channels], &mut rng)?;
@@ -279,59 +280,35 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             let dg = gpu.zeros("dg", &[s.channels])?;
             let dbeta = gpu.zeros("dbeta", &[s.channels])?;
             let f = batch_norm::forward(gpu, &s, 1e-4, &x, &gamma, &beta, &y, &stats)?;
-            push(
-                time_against(gpu, &timer, "batch_norm_forward", shape.clone(), &f, yard)?,
-                &mut rows,
-            );
+            push(timed("batch_norm_forward", &f)?, &mut rows);
             let b = batch_norm::backward(gpu, &s, &x, &gamma, &stats, &dy, &dx, &dg, &dbeta)?;
-            push(
-                time_against(gpu, &timer, "batch_norm_backward", shape.clone(), &b, yard)?,
-                &mut rows,
-            );
+            push(timed("batch_norm_backward", &b)?, &mut rows);
         }
         if want("activation") {
             let act = Activation::LeakyRelu { slope: 0.2 };
             let f = Op::from(activation::forward(gpu, act, &x, &y)?);
-            push(
-                time_against(gpu, &timer, "activation_forward", shape.clone(), &f, yard)?,
-                &mut rows,
-            );
+            push(timed("activation_forward", &f)?, &mut rows);
             let b = Op::from(activation::backward(gpu, act, &y, &dy, &dx)?);
-            push(
-                time_against(gpu, &timer, "activation_backward", shape.clone(), &b, yard)?,
-                &mut rows,
-            );
+            push(timed("activation_backward", &b)?, &mut rows);
         }
         if want("residual") {
             let per = s.channels * s.spatial;
             let sse = gpu.zeros("sse", &[s.batch])?;
             let op = loss::residual(gpu, s.batch, per, &x, &y, None, 0.3, &dx, &sse)?;
-            push(
-                time_against(gpu, &timer, "residual", shape.clone(), &op, yard)?,
-                &mut rows,
-            );
+            push(timed("residual", &op)?, &mut rows);
         }
         if want("philox_normal") {
             let op = philox::normal(gpu, &y, 1, 0, 0)?;
-            push(
-                time_against(gpu, &timer, "philox_normal", shape.clone(), &op, yard)?,
-                &mut rows,
-            );
+            push(timed("philox_normal", &op)?, &mut rows);
         }
         if want("langevin") {
             let step = gpu.upload::<u32>("step", &[1], &[0])?;
             let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, true, 1, 0, 0)?;
-            push(
-                time_against(gpu, &timer, "langevin", shape.clone(), &op, yard)?,
-                &mut rows,
-            );
+            push(timed("langevin", &op)?, &mut rows);
             // Without the noise (gradient descent, Algorithm 2 of the paper): the memory-bound
             // part alone; the difference is the cost of Philox4x32-10 and Box-Muller.
             let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, false, 1, 0, 0)?;
-            push(
-                time_against(gpu, &timer, "langevin_no_noise", shape.clone(), &op, yard)?,
-                &mut rows,
-            );
+            push(timed("langevin_no_noise", &op)?, &mut rows);
         }
         if want("sgd") {
             let opt = optim::Optimizer::Sgd {
@@ -341,7 +318,7 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             };
             let state = optim::OptimState::new(gpu, &opt, n)?;
             let op = optim::step(gpu, &opt, optim::Clip::Value(30.0), -1.0, &y, &dy, &state)?;
-            push(time_against(gpu, &timer, "sgd", shape.clone(), &op, yard)?, &mut rows);
+            push(timed("sgd", &op)?, &mut rows);
         }
     }
     Ok(rows)
