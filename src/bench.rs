@@ -19,9 +19,9 @@ pub struct Row {
     pub ms: f64,
     pub gflops: f64,
     pub gbps: f64,
-    /// The rate of this row's yardstick, timed just before the row's group so that a drift
-    /// of a shared machine during the run moves both alike: `sgemm` GFLOP/s for the GEMM-class
-    /// rows, `copy` GB/s at the same shape for the elementwise rows; absent for the
+    /// The rate of this row's yardstick, timed in turns with the row's own batches so that a
+    /// drift of a shared machine during the run moves both alike: `sgemm` GFLOP/s for the
+    /// GEMM-class rows, `copy` GB/s at the same shape for the elementwise rows; absent for the
     /// yardsticks themselves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub yardstick: Option<f64>,
@@ -31,9 +31,19 @@ impl Row {
     /// This row's rate as a share of its yardstick (GFLOP/s for GEMM-class rows, else GB/s).
     pub fn share(&self) -> Option<f64> {
         let y = self.yardstick.filter(|y| *y > 0.0)?;
-        let gemm_class = self.kernel.starts_with("conv_transpose") || self.kernel.starts_with("dense");
-        Some(if gemm_class { self.gflops } else { self.gbps } / y)
+        Some(
+            if gemm_class(&self.kernel) {
+                self.gflops
+            } else {
+                self.gbps
+            } / y,
+        )
     }
+}
+
+/// Whether a kernel is measured against the SGEMM yardstick (else against copy).
+fn gemm_class(kernel: &str) -> bool {
+    kernel.starts_with("conv_transpose") || kernel.starts_with("dense")
 }
 
 /// A named layer shape of one of the paper's networks.
@@ -108,39 +118,72 @@ fn conv_desc(s: &ConvShape) -> String {
     }
 }
 
-/// Times one op: the median of five batches of repetitions. An op's preparation
-/// (packing the weights, `Op::prep`) runs once first and is not timed: training runs it once
-/// per weight update, not once per Langevin step.
-fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Result<Row> {
-    if !op.prep.is_empty() {
-        gpu.run(&op.prep.iter().collect::<Vec<_>>())?;
+/// An op made ready to time: its preparation (packing the weights, `Op::prep`) has run once
+/// and is not timed, since training runs it once per weight update, not once per Langevin step;
+/// `reps` repetitions make a batch of about 60 ms.
+struct Timed<'a> {
+    seq: Vec<&'a crate::gpu::Dispatch>,
+    reps: u32,
+}
+
+impl<'a> Timed<'a> {
+    fn new(gpu: &Gpu, timer: &Timer, op: &'a Op) -> Result<Self> {
+        if !op.prep.is_empty() {
+            gpu.run(&op.prep.iter().collect::<Vec<_>>())?;
+        }
+        let seq = op.main_seq();
+        let once = timer.time(gpu, &seq, 1)?;
+        let reps = ((0.06 / once.max(1e-6)) as u32).clamp(1, 40);
+        Ok(Timed { seq, reps })
     }
-    let seq = op.main_seq();
-    let once = timer.time(gpu, &seq, 1)?;
-    // Five batches of repetitions, about 0.3 s in all; the median batch is reported, so a
-    // passing slowdown of a shared machine moves the figure less than a mean would.
-    let reps = ((0.06 / once.max(1e-6)) as u32).clamp(1, 40);
-    let mut batches = Vec::new();
-    for _ in 0..5 {
-        batches.push(timer.time(gpu, &seq, reps)?);
+    /// Seconds per repetition over one batch.
+    fn batch(&self, gpu: &Gpu, timer: &Timer) -> Result<f64> {
+        timer.time(gpu, &self.seq, self.reps)
     }
-    batches.sort_by(f64::total_cmp);
-    let s = batches[2];
-    Ok(Row {
+}
+
+/// The number of batches of each op; the median batch is reported, so a passing slowdown of a
+/// shared machine moves the figure less than a mean would.
+const BATCHES: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn row(kernel: &str, shape: String, op: &Op, s: f64) -> Row {
+    Row {
         kernel: kernel.to_string(),
         shape,
         ms: s * 1e3,
         gflops: op.flops() / s * 1e-9,
         gbps: op.bytes() / s * 1e-9,
         yardstick: None,
-    })
+    }
 }
 
-/// `time` with the row's yardstick set.
-fn time_against(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op, yardstick: f64) -> Result<Row> {
+/// Times one op: the median of five batches of repetitions (about 0.3 s in all).
+fn time(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op) -> Result<Row> {
+    let t = Timed::new(gpu, timer, op)?;
+    let b = (0..BATCHES).map(|_| t.batch(gpu, timer)).collect::<Result<Vec<_>>>()?;
+    Ok(row(kernel, shape, op, median(b)))
+}
+
+/// `time`, with each batch of `op` right after a batch of its yardstick `yard` (SGEMM for
+/// GEMM-class kernels, copy for the others): a shared machine's drift during the run moves
+/// both figures alike. The row's `yardstick` is the median of the yardstick's batches.
+fn time_against(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op, yard: &Op) -> Result<Row> {
+    let (ty, t) = (Timed::new(gpu, timer, yard)?, Timed::new(gpu, timer, op)?);
+    let (mut yb, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..BATCHES {
+        yb.push(ty.batch(gpu, timer)?);
+        b.push(t.batch(gpu, timer)?);
+    }
+    let y = median(yb);
+    let rate = if gemm_class(kernel) { yard.flops() } else { yard.bytes() } / y * 1e-9;
     Ok(Row {
-        yardstick: Some(yardstick),
-        ..time(gpu, timer, kernel, shape, op)?
+        yardstick: Some(rate),
+        ..row(kernel, shape, op, median(b))
     })
 }
 
@@ -156,8 +199,8 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
     };
     let want = |k: &str| filter.is_empty() || k.contains(filter);
 
-    // The SGEMM yardstick: a row of its own, and timed again before each group of GEMM-class
-    // rows (their share is against that figure).
+    // The SGEMM yardstick: a row of its own, and timed again in turns with each GEMM-class row
+    // (their share is against that figure).
     let sgemm_shape = "1024x1024x1024";
     let sgemm = {
         let n = 1024;
@@ -169,7 +212,6 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
     if want("sgemm") {
         push(time(gpu, &timer, "sgemm", sgemm_shape.into(), &sgemm)?, &mut rows);
     }
-    let yardstick = || -> Result<f64> { Ok(time(gpu, &timer, "sgemm", sgemm_shape.into(), &sgemm)?.gflops) };
     for case in paper_conv_cases() {
         let s = case.shape;
         let names = [
@@ -193,10 +235,9 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             conv_transpose::backward_input(gpu, &s, &y, &w, &dx)?,
             conv_transpose::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
         ];
-        let yard = yardstick()?;
         for (name, op) in names.iter().zip(&ops) {
             if want(name) {
-                push(time_against(gpu, &timer, name, shape.clone(), op, yard)?, &mut rows);
+                push(time_against(gpu, &timer, name, shape.clone(), op, &sgemm)?, &mut rows);
             }
         }
     }
@@ -222,9 +263,8 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
                 dense::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
             ),
         ];
-        let yard = yardstick()?;
         for (name, op) in &ops {
-            push(time_against(gpu, &timer, name, shape.clone(), op, yard)?, &mut rows);
+            push(time_against(gpu, &timer, name, shape.clone(), op, &sgemm)?, &mut rows);
         }
     }
     // Elementwise and normalization kernels at the texture net's 128->64 layer output (batch 1)
@@ -267,12 +307,11 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
         let dy = random(gpu, "dy", &[n], &mut rng)?;
         let dx = gpu.zeros("dx", &[n])?;
         // The yardstick of the elementwise rows: what plain vec4 loads and stores reach.
-        let copy_row = time(gpu, &timer, "copy", shape.clone(), &Op::from(copy::copy(gpu, &x, &y)?))?;
-        let yard = copy_row.gbps;
+        let copy_op = Op::from(copy::copy(gpu, &x, &y)?);
         if want("copy") {
-            push(copy_row, &mut rows);
+            push(time(gpu, &timer, "copy", shape.clone(), &copy_op)?, &mut rows);
         }
-        let timed = |kernel: &str, op: &Op| time_against(gpu, &timer, kernel, shape.clone(), op, yard);
+        let timed = |kernel: &str, op: &Op| time_against(gpu, &timer, kernel, shape.clone(), op, &copy_op);
         if want("batch_norm") {
             let gamma = random(gpu, "gamma", &[s.channels], &mut rng)?;
             let beta = random(gpu, "beta", &[s.channels], &mut rng)?;
