@@ -281,3 +281,27 @@ fn no_adapter_is_a_clear_error() {
     );
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn unknown_backend_or_adapter_name_is_a_clear_error() {
+    let run = |k: &str, v: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_abprop"))
+            .arg("devices")
+            .env(k, v)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{k}={v} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let text = run("WGPU_BACKEND", "vulkan,bogus");
+    assert!(
+        text.contains("unknown backend \"bogus\"") && text.contains("dx12"),
+        "{text}"
+    );
+    let text = run("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere");
+    assert!(
+        text.contains("no GPU adapter matches WGPU_ADAPTER_NAME") && text.contains("adapters present"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+}

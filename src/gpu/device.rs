@@ -63,6 +63,27 @@ fn rank(info: &wgpu::AdapterInfo) -> u32 {
     }
 }
 
+/// The backends `WGPU_BACKEND` names (a comma list; all when unset). A name wgpu does not
+/// know is an error: wgpu itself would only skip it and then find no adapter.
+fn backends() -> Result<wgpu::Backends> {
+    let Ok(v) = std::env::var("WGPU_BACKEND") else {
+        return Ok(wgpu::Backends::all());
+    };
+    for name in v.split(',') {
+        let n = name.trim().to_lowercase();
+        let known = [
+            "vulkan", "vk", "dx12", "d3d12", "metal", "mtl", "opengl", "gles", "gl", "webgpu", "noop",
+        ];
+        if !known.contains(&n.as_str()) {
+            bail!(
+                "WGPU_BACKEND={v:?}: unknown backend {:?}; use vulkan, gl, metal or dx12 (a comma list works)",
+                name.trim()
+            );
+        }
+    }
+    Ok(wgpu::Backends::from_comma_list(&v))
+}
+
 impl Gpu {
     /// Picks an adapter: `WGPU_BACKEND` restricts the backends, `WGPU_ADAPTER_NAME` (a
     /// case-insensitive substring) picks by name; otherwise a hardware GPU is preferred and a
@@ -75,7 +96,7 @@ impl Gpu {
     pub fn adapters() -> Vec<wgpu::AdapterInfo> {
         quiet_egl();
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let backends = backends().unwrap_or(wgpu::Backends::all());
         pollster::block_on(instance.enumerate_adapters(backends))
             .iter()
             .map(|a| a.get_info())
@@ -85,7 +106,7 @@ impl Gpu {
     async fn new_async() -> Result<Gpu> {
         quiet_egl();
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let backends = backends()?;
         let adapters = instance.enumerate_adapters(backends).await;
         let wanted = std::env::var("WGPU_ADAPTER_NAME").ok().map(|s| s.to_lowercase());
         let mut candidates: Vec<wgpu::Adapter> = adapters

@@ -212,7 +212,7 @@ impl Gpu {
             module: &module,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: constants,
+                constants,
                 zero_initialize_workgroup_memory: false,
             },
             cache: None,
@@ -336,5 +336,22 @@ impl Gpu {
         self.submit(enc, &names.join(", "))?;
         self.wait()
             .map_err(|e| anyhow!("{e} (while running {})", names.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid;
+
+    #[test]
+    fn grid_covers_n_within_the_dimension_limit() {
+        for n in [1, 2, 65535, 65536, 65537, 131071, 131072, 1 << 24, 65535 * 65535] {
+            let g = grid(n);
+            assert!(g[0] <= 65535 && g[1] <= 65535 && g[2] == 1, "{n}: {g:?}");
+            let total = g[0] as u64 * g[1] as u64;
+            // Enough workgroups, and fewer than one extra row of them.
+            assert!(total >= n as u64 && total - (n as u64) < g[0] as u64, "{n}: {g:?}");
+        }
+        assert_eq!(grid(65535), [65535, 1, 1]);
     }
 }
