@@ -16,7 +16,9 @@ want() { [ "$SETS" = all ] || [[ " $SETS " == *" $1 "* ]]; }
 
 if want fashion-mnist && [ ! -f data/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   (cd "$tmp" && apt-get download dataset-fashion-mnist >/dev/null && dpkg-deb -x dataset-fashion-mnist_*.deb fm)
-  mkdir -p data/fashion-mnist && cp "$tmp"/fm/usr/share/datasets/fashion-mnist/*.gz data/fashion-mnist/
+  # Into place in one rename, so an interrupted fetch never leaves a partial folder behind.
+  mkdir -p "$tmp/out" && cp "$tmp"/fm/usr/share/datasets/fashion-mnist/*.gz "$tmp/out/"
+  rm -rf data/fashion-mnist && mv "$tmp/out" data/fashion-mnist
   echo "fetched data/fashion-mnist"
 fi
 

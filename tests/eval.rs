@@ -343,12 +343,25 @@ fn pca_matches_a_direct_computation() {
 
 // ---- short real runs (Fashion-MNIST) ----
 
+/// data/fashion-mnist, fetched on first use (scripts/fetch-data.sh: Debian's
+/// dataset-fashion-mnist package, 30 MB) so that `cargo test` needs no set-up step.
 fn fashion() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist");
-    assert!(
-        p.join("train-images-idx3-ubyte.gz").exists(),
-        "Fashion-MNIST is missing: run scripts/fetch-data.sh fashion-mnist (it fetches Debian's dataset-fashion-mnist into data/)"
-    );
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let p = root.join("data/fashion-mnist");
+    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if !p.join("train-images-idx3-ubyte.gz").exists() {
+        let ok = std::process::Command::new("bash")
+            .arg(root.join("scripts/fetch-data.sh"))
+            .arg("fashion-mnist")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok && p.join("train-images-idx3-ubyte.gz").exists(),
+            "Fashion-MNIST is missing and scripts/fetch-data.sh fashion-mnist could not fetch it \
+             (it runs `apt-get download dataset-fashion-mnist`; as root, `apt-get update` first)"
+        );
+    }
     p
 }
 

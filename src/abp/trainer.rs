@@ -279,8 +279,10 @@ impl<'g> Trainer<'g> {
         if let Some(adv) = &self.fresh_advance {
             gpu.record(&mut enc, &adv.seq());
         }
-        gpu.submit(enc, "a training iteration")?;
-        let sse: Vec<f32> = gpu.read(&self.sse_all)?;
+        let named =
+            |e: anyhow::Error| e.context(format!("in a training iteration, whose kernels are {}", self.kernels()));
+        gpu.submit(enc, "a training iteration").map_err(named)?;
+        let sse: Vec<f32> = gpu.read(&self.sse_all).map_err(named)?;
         let total: f64 = sse.iter().map(|&v| v as f64).sum();
         let mse = total / self.observed_count;
         if !mse.is_finite() {
@@ -305,6 +307,19 @@ impl<'g> Trainer<'g> {
     }
 
     /// The dispatches of batch `b`'s learning step, for timing.
+    /// The distinct kernels of an iteration, for error messages.
+    fn kernels(&self) -> String {
+        let mut names: Vec<&str> = self
+            .infer_seq(0)
+            .into_iter()
+            .chain(self.learn_seq(0))
+            .map(|d| d.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.join(", ")
+    }
+
     pub fn learn_seq(&self, b: usize) -> Vec<&Dispatch> {
         let mut seq = Vec::new();
         self.learning.step(&self.gen, self.infers[b].residual(), &mut seq);

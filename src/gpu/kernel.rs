@@ -324,7 +324,7 @@ impl Gpu {
         if let Some(e) = val {
             bail!("GPU validation error running {what}: {e}");
         }
-        self.check()?;
+        self.check().map_err(|e| anyhow!("{e} (running {what})"))?;
         Ok(idx)
     }
 
