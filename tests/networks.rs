@@ -5,6 +5,11 @@ use abprop::model::reference::Reference;
 use abprop::model::{init_params, presets, Generator, Spec};
 use common::*;
 
+/// Relative to each tensor's largest value: ~20x the worst seen on lavapipe and llvmpipe GL
+/// (6e-6, the forward pass of the object net), about that of one kernel's test; summation
+/// orders differ between the GPU's blocked kernels and the CPU's loops.
+const RTOL: f32 = 1e-4;
+
 fn check(name: &str, spec: &Spec, batch: usize, rtol: f32) {
     let g = gpu();
     let mut r = rng(11);
@@ -74,7 +79,7 @@ fn check(name: &str, spec: &Spec, batch: usize, rtol: f32) {
             .position(|q| q.0 == format!("{layer}.weight"))
             .map_or(0.0, |w| scale(&dparams[w]));
         let atol = if p.0.ends_with("bias") {
-            rtol * weight_scale * 1e-2
+            2e-5 * weight_scale
         } else {
             1e-6
         };
@@ -93,21 +98,21 @@ fn texture_net_224_gpu_matches_cpu() {
     let spec = presets::texture_net(3);
     assert_eq!(spec.output().unwrap(), [3, 224, 224]);
     // Long sums (K up to 12800) in f32 on the GPU against f64 on the CPU.
-    check("texture", &spec, 1, 2e-3);
+    check("texture", &spec, 1, RTOL);
 }
 
 #[test]
 fn object_net_64_gpu_matches_cpu() {
     let spec = presets::object_net(100, 3);
     assert_eq!(spec.output().unwrap(), [3, 64, 64]);
-    check("object", &spec, 3, 2e-3);
+    check("object", &spec, 3, RTOL);
 }
 
 #[test]
 fn sound_net_60000_gpu_matches_cpu() {
     let spec = presets::sound_net();
     assert_eq!(spec.output().unwrap(), [1, 1, 60000]);
-    check("sound", &spec, 1, 2e-3);
+    check("sound", &spec, 1, RTOL);
 }
 
 #[test]
