@@ -10,3 +10,16 @@ fn flat_group(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn packed_index(row: u32, col: u32, pn_log2: u32, tile_col: u32) -> u32 {
     return (row << pn_log2) + (col >> pn_log2) * tile_col + (col & ((1u << pn_log2) - 1u));
 }
+
+// x / d for x < 2^24, d >= 1, without an integer division: CPU drivers (lavapipe, llvmpipe)
+// turn a division of vectors into one scalar divide per lane, ~25 cycles each. The f32
+// quotient is within 2 of the truth even at WGSL's 2.5-ULP division bound when d >= 3, so
+// two steps each way correct it; a power of two is a shift.
+fn udiv24(x: u32, d: u32) -> u32 {
+    var q = u32(f32(x) / f32(d));
+    q = select(q, q - 1u, q * d > x);
+    q = select(q, q - 1u, q * d > x);
+    q = select(q, q + 1u, (q + 1u) * d <= x);
+    q = select(q, q + 1u, (q + 1u) * d <= x);
+    return select(q, x >> countTrailingZeros(d), (d & (d - 1u)) == 0u);
+}

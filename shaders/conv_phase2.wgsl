@@ -32,18 +32,19 @@ fn c_at(row: u32, col: u32) -> f32 {
 }
 
 // One invocation per output of this phase and chunk: t = (plane, qy, qx) flattened (short
-// rows such as 4 x 4 images would leave most of a 64-wide workgroup idle otherwise).
-@compute @workgroup_size(64)
+// rows such as 4 x 4 images would leave most of a 64-wide workgroup idle otherwise); the host
+// keeps t below 2^24 for udiv24.
+@compute @workgroup_size(256)
 fn phase_scatter2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
-    let t = flat_group(wg, nwg) * 64u + li;
+    let t = flat_group(wg, nwg) * 256u + li;
     let qhw = p.qh * p.qw;
     if t >= p.planes * qhw { return; }
-    let plane = t / qhw;
+    let plane = udiv24(t, qhw);
     let r = t - plane * qhw;
-    let qy = r / p.qw;
+    let qy = udiv24(r, p.qw);
     let qx = r - qy * p.qw;
-    let b = plane / p.c_out;
+    let b = udiv24(plane, p.c_out);
     let co = plane - b * p.c_out;
     let oy = p.oy0 + p.sh * qy;
     let ox = p.ox0 + p.sw * qx;

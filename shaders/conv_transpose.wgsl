@@ -32,18 +32,6 @@ struct Col2imParams {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> cols4: array<vec4<f32>>;
 
-// x / d for x < 2^24 through f32 (integer division is scalarised on CPU drivers).
-fn fdiv(x: u32, d: u32) -> u32 {
-    var q = u32(f32(x) / f32(d));
-    if q * d > x {
-        q = q - 1u;
-    }
-    if (q + 1u) * d <= x {
-        q = q + 1u;
-    }
-    return q;
-}
-
 // Elements a .. a+3 of cols (counted from the start of the buffer) from the two aligned vec4s
 // around them: two vector loads rather than four scalar ones (on CPU drivers a load costs
 // about the same whatever its width). `a & 3` is the same for every invocation of a row.
@@ -73,21 +61,21 @@ fn col2im(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: v
         row = (g << (6u - p.j_log2)) + (li >> p.j_log2);
         jq = li & ((1u << p.j_log2) - 1u);
     } else {
-        row = fdiv(g, p.j_blocks);
+        row = udiv24(g, p.j_blocks);
         jq = (g - row * p.j_blocks) * 64u + li;
     }
     let j0 = jq * 4u;
     if row >= p.rows || j0 >= p.jx { return; }
-    let r = fdiv(row, p.sw);
+    let r = udiv24(row, p.sw);
     let px = row - r * p.sw;
-    let plane = fdiv(r, p.h_out);
+    let plane = udiv24(r, p.h_out);
     let oy = r - plane * p.h_out;
-    let b = fdiv(plane, p.c_out);
+    let b = udiv24(plane, p.c_out);
     let co = plane - b * p.c_out;
     let yy = oy + p.ph;
     let xx0 = px + p.pw;
-    let qy = fdiv(yy, p.sh);
-    let qx0 = fdiv(xx0, p.sw);
+    let qy = udiv24(yy, p.sh);
+    let qx0 = udiv24(xx0, p.sw);
     let ky0 = yy - qy * p.sh;
     let kx0 = xx0 - qx0 * p.sw;
     let colb = b * p.h_in * p.w_in;

@@ -229,9 +229,12 @@ pub(super) fn forward_window(
     let phases = phases(s).expect("phases with taps");
     let hw = s.h_in * s.w_in;
     let per_elem = s.c_out * phases.iter().map(|f| f.qh * f.qw).sum::<usize>();
-    let bc = o.chunk(s.batch, per_elem);
+    // phase_scatter2 splits its flat index, below (planes of a chunk) x (outputs of a phase),
+    // with f32 arithmetic (udiv24): keep it below 2^24.
+    let plane_max = s.c_out * phases.iter().map(|f| f.qh * f.qw).max().unwrap_or(1);
+    let bc = o.chunk(s.batch, per_elem).min(((1 << 24) / plane_max).max(1));
     ensure!(
-        s.y_len() < u32::MAX as usize / 2,
+        s.y_len() < u32::MAX as usize / 2 && plane_max < 1 << 24,
         "conv_transpose {s:?}: output too large for the phase split"
     );
     let kernel = Kernel::Sg64x64;
@@ -309,7 +312,7 @@ pub(super) fn forward_window(
                 &[],
                 Some(&params),
                 &[&cols.buffer, &b.buffer, &y.buffer],
-                grid((planes * qhw).div_ceil(64) as u32),
+                grid((planes * qhw).div_ceil(256) as u32),
             )?;
             op.dispatches.push(d.with_cost(0.0, (planes * qhw * 8) as f64));
             op = op.with_scratch(table);
