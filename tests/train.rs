@@ -106,6 +106,24 @@ fn small() -> (Spec, Hyper, Dataset) {
 }
 
 #[test]
+fn an_iteration_is_one_submit_and_one_read_back() {
+    // A device of its own, so that the other tests' work does not move its counters. Two
+    // batches per iteration, each with three Langevin steps and a learning step: still one
+    // submit (everything recorded into one encoder) and one read-back (the loss).
+    use std::sync::atomic::Ordering::Relaxed;
+    let g = abprop::gpu::Gpu::new().unwrap();
+    let (spec, h, data) = small();
+    let mut t = Trainer::new(&g, &spec, &h, &data, &abprop::abp::Observation::Full, None).unwrap();
+    t.iterate().unwrap();
+    let (s0, r0) = (g.submits.load(Relaxed), g.readbacks.load(Relaxed));
+    for _ in 0..3 {
+        t.iterate().unwrap();
+    }
+    assert_eq!(g.submits.load(Relaxed) - s0, 3, "submits in three iterations");
+    assert_eq!(g.readbacks.load(Relaxed) - r0, 3, "read-backs in three iterations");
+}
+
+#[test]
 fn same_seed_same_bits_and_resume_is_exact() {
     let g = gpu();
     let (spec, h, data) = small();
