@@ -79,14 +79,12 @@ fn bad_dispatches_are_errors_naming_the_kernel() {
     // An entry point or shader that does not exist.
     let e = g
         .pipeline("copy", "no_such_entry", &[])
-        .err()
-        .expect("unknown entry")
+        .expect_err("unknown entry")
         .to_string();
     assert!(e.contains("no_such_entry"), "{e}");
     let e = g
         .pipeline("no_such_shader", "main", &[])
-        .err()
-        .expect("unknown shader")
+        .expect_err("unknown shader")
         .to_string();
     assert!(e.contains("no_such_shader"), "{e}");
     // The good dispatch still works after the errors.

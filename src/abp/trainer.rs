@@ -463,7 +463,7 @@ impl<'g> Trainer<'g> {
             bar.set_position(self.iteration as u64);
             bar.set_message(format!("mse {mse:.5}"));
             let last = self.iteration == self.hyper.iterations;
-            if last || (opts.checkpoint_every > 0 && self.iteration % opts.checkpoint_every == 0) {
+            if last || (opts.checkpoint_every > 0 && self.iteration.is_multiple_of(opts.checkpoint_every)) {
                 let c = self.checkpoint()?;
                 // Never replace a good checkpoint with one holding NaN or Inf.
                 if let Some(name) = c
@@ -479,7 +479,7 @@ impl<'g> Trainer<'g> {
                 }
                 c.save(&ckpt)?;
             }
-            if last || (opts.snapshot_every > 0 && self.iteration % opts.snapshot_every == 0) {
+            if last || (opts.snapshot_every > 0 && self.iteration.is_multiple_of(opts.snapshot_every)) {
                 self.snapshot(&opts.out, &format!("{:06}", self.iteration))?;
             }
         }

@@ -29,7 +29,7 @@ impl Gpu {
     fn check_size(&self, label: &str, shape: &[usize]) -> Result<u64> {
         let n: usize = shape.iter().product();
         let bytes = n as u64 * 4;
-        let max = self.limits.max_storage_buffer_binding_size as u64;
+        let max = self.limits.max_storage_buffer_binding_size;
         if bytes > max {
             bail!(
                 "tensor {label} of shape {shape:?} needs {} MiB, more than the {} MiB a storage \
@@ -136,7 +136,7 @@ impl Gpu {
     /// Copies `src` into `dst` (same length) on the GPU.
     pub fn copy(&self, enc: &mut wgpu::CommandEncoder, src: &Tensor, dst: &Tensor) {
         assert_eq!(src.len(), dst.len(), "copy between tensors of different length");
-        if src.len() > 0 {
+        if !src.is_empty() {
             enc.copy_buffer_to_buffer(&src.buffer, 0, &dst.buffer, 0, src.bytes());
         }
     }

@@ -176,7 +176,7 @@ impl Spec {
 
     /// The per-example shape before each layer and after the last: `layers.len() + 1` shapes.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
-        if self.latent.iter().any(|&v| v == 0) {
+        if self.latent.contains(&0) {
             bail!("model spec: the latent shape {:?} has a zero size", self.latent);
         }
         if self.layers.is_empty() {
