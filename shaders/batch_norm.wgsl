@@ -168,38 +168,31 @@ fn lanes(n: f32, k: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>) -> W {
 }
 
 // A thread's running statistics: blocks of up to BLOCK values per lane are summed about
-// their first value (s1, s2 as in `lanes`), then merged into `acc`; short blocks keep the
-// rounding of s2 - s1^2 / n small whatever the thread's share of the channel.
-const BLOCK: f32 = 16.0;
+// their first value (s1, s2 as in `lanes`), then merged into the thread's total; short blocks
+// keep the rounding of s2 - s1^2 / n small whatever the thread's share of the channel. The
+// callers loop over blocks, and within a block over its values, so that the merge runs once
+// per block: CPU drivers run an `if` body for every value, masked, whether taken or not.
+const BLOCK: u32 = 16u;
 
 struct Block {
     n: f32,
     shift: vec4<f32>,
     s1: vec4<f32>,
     s2: vec4<f32>,
-    acc: W,
+}
+
+// A block whose first value (its shift) is v.
+fn block_start(v: vec4<f32>) -> Block {
+    return Block(1.0, v, vec4<f32>(0.0), vec4<f32>(0.0));
 }
 
 fn block_add(b: Block, v: vec4<f32>) -> Block {
-    var r = b;
-    if r.n == 0.0 {
-        r.shift = v;
-    }
-    let d = v - r.shift;
-    r.n = r.n + 1.0;
-    r.s1 = r.s1 + d;
-    r.s2 = r.s2 + d * d;
-    if r.n == BLOCK {
-        r.acc = merge(r.acc, lanes(r.n, r.shift, r.s1, r.s2));
-        r.n = 0.0;
-        r.s1 = vec4<f32>(0.0);
-        r.s2 = vec4<f32>(0.0);
-    }
-    return r;
+    let d = v - b.shift;
+    return Block(b.n + 1.0, b.shift, b.s1 + d, b.s2 + d * d);
 }
 
-fn block_end(b: Block) -> W {
-    return merge(b.acc, lanes(b.n, b.shift, b.s1, b.s2));
+fn block_w(b: Block) -> W {
+    return lanes(b.n, b.shift, b.s1, b.s2);
 }
 
 // Merges the WG threads' states in a fixed order; every thread gets the result: TREE threads
@@ -301,12 +294,19 @@ fn inv_std(w: W) -> f32 {
 fn row_stats(ch: u32, start: u32, end: u32, li: u32) -> W {
     var k = start + li;
     var cur = cur_at(k, ch);
-    var b = Block(0.0, vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), W(0.0, 0.0, 0.0));
-    for (; k < end; k = k + WG) {
-        b = block_add(b, ldx(cur.j));
+    var acc = W(0.0, 0.0, 0.0);
+    while k < end {
+        var b = block_start(ldx(cur.j));
         cur = cur_next(cur);
+        k = k + WG;
+        for (var i = 1u; i < BLOCK && k < end; i = i + 1u) {
+            b = block_add(b, ldx(cur.j));
+            cur = cur_next(cur);
+            k = k + WG;
+        }
+        acc = merge(acc, block_w(b));
     }
-    return block_end(b);
+    return acc;
 }
 
 // (sum dy, sum dy * (x - mean))
@@ -353,12 +353,20 @@ fn row_dx(ch: u32, start: u32, end: u32, li: u32, mean: f32, k1: f32, cb: f32, c
 fn col_stats(c: u32, i: u32, o0: u32, o1: u32) -> W {
     let stride = p.channels * p.su;
     var j = (o0 * p.channels + c) * p.su + i;
-    var b = Block(0.0, vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), W(0.0, 0.0, 0.0));
-    for (var o = o0; o < o1; o = o + 1u) {
-        b = block_add(b, ldx(j));
+    var acc = W(0.0, 0.0, 0.0);
+    var o = o0;
+    while o < o1 {
+        var b = block_start(ldx(j));
         j = j + stride;
+        o = o + 1u;
+        for (var q = 1u; q < BLOCK && o < o1; q = q + 1u) {
+            b = block_add(b, ldx(j));
+            j = j + stride;
+            o = o + 1u;
+        }
+        acc = merge(acc, block_w(b));
     }
-    return block_end(b);
+    return acc;
 }
 
 fn col_grad(c: u32, i: u32, o0: u32, o1: u32, mean: f32) -> vec2<f32> {
