@@ -16,8 +16,12 @@
 // this; no bias, no accumulation): tiles wholly inside C are stored from registers like PACKED,
 // with a row stride; the tiles on the edges go through the general epilogue.
 
+// INTERIOR (with DIRECT): the host knows every tile lies inside C, so the general epilogue is
+// compiled out (CPU drivers run it, masked, even when every lane has returned before it).
+
 override PACKED: bool = false;
 override DIRECT: bool = false;
+override INTERIOR: bool = false;
 
 var<workgroup> out1: array<vec4<f32>, 512>;
 @compute @workgroup_size(8)
@@ -435,7 +439,7 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     c_out[cb + 504u] = c63_0;
     return;
   }
-  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * 32u <= p.n {
+  if DIRECT && (INTERIOR || ((mt + 1u) * 64u <= p.m && (nt + 1u) * 32u <= p.n)) {
     let col = nt * 32u;
     let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;
     let rs = p.c_sm / 4u;
@@ -505,6 +509,7 @@ fn gemm_64x32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     c_out[cb + 63u * rs + 0u] = c63_0;
     return;
   }
+  if INTERIOR { return; }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
   // stores, or a local array indexed in a loop, make the driver's compile very slow).
   let o = lane * 64u;
@@ -996,7 +1001,7 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
     return;
   }
-  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * 64u <= p.n {
+  if DIRECT && (INTERIOR || ((mt + 1u) * 64u <= p.m && (nt + 1u) * 64u <= p.n)) {
     let col = nt * 64u;
     let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;
     let rs = p.c_sm / 4u;
@@ -1066,6 +1071,7 @@ fn gemm_64x64(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     c_out[cb + 63u * rs + 0u] = c63_0; c_out[cb + 63u * rs + 8u] = c63_1;
     return;
   }
+  if INTERIOR { return; }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
   // stores, or a local array indexed in a loop, make the driver's compile very slow).
   let o = lane * 128u;
@@ -1616,7 +1622,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     c_out[cb + 1008u] = c63_0; c_out[cb + 1016u] = c63_1;
     return;
   }
-  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * 64u <= p.n {
+  if DIRECT && (INTERIOR || ((mt + 1u) * 64u <= p.m && (nt + 1u) * 64u <= p.n)) {
     let col = nt * 64u;
     let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;
     let rs = p.c_sm / 4u;
@@ -1686,6 +1692,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     c_out[cb + 63u * rs + 0u] = c63_0; c_out[cb + 63u * rs + 8u] = c63_1;
     return;
   }
+  if INTERIOR { return; }
   // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled
   // stores, or a local array indexed in a loop, make the driver's compile very slow).
   let o = lane * 128u;
@@ -1789,8 +1796,12 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 // // this; no bias, no accumulation): tiles wholly inside C are stored from registers like PACKED,
 // // with a row stride; the tiles on the edges go through the general epilogue.
 // 
+// // INTERIOR (with DIRECT): the host knows every tile lies inside C, so the general epilogue is
+// // compiled out (CPU drivers run it, masked, even when every lane has returned before it).
+// 
 // override PACKED: bool = false;
 // override DIRECT: bool = false;
+// override INTERIOR: bool = false;
 // """)
 // def kernel(tn4):
 //     pn = 32 * tn4
@@ -1833,7 +1844,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 //         w("    " + " ".join(f"c_out[cb + {(r * tn4 + j) * 8}u] = c{r}_{j};" for j in range(tn4)))
 //     w(f"    return;")
 //     w(f"  }}")
-//     w(f"  if DIRECT && (mt + 1u) * 64u <= p.m && (nt + 1u) * {pn}u <= p.n {{")
+//     w(f"  if DIRECT && (INTERIOR || ((mt + 1u) * 64u <= p.m && (nt + 1u) * {pn}u <= p.n)) {{")
 //     w(f"    let col = nt * {pn}u;")
 //     w(f"    let cb = (p.c_off + mt * 64u * p.c_sm + (col / p.c_ndiv) * p.c_sn1 + col % p.c_ndiv) / 4u + lane;")
 //     w(f"    let rs = p.c_sm / 4u;")
@@ -1841,6 +1852,7 @@ fn gemm_64x64_win(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 //         w("    " + " ".join(f"c_out[cb + {r}u * rs + {j * 8}u] = c{r}_{j};" for j in range(tn4)))
 //     w(f"    return;")
 //     w(f"  }}")
+//     w(f"  if INTERIOR {{ return; }}")
 //     w(f"  // The epilogue as a loop over this lane's own slice of workgroup memory (unrolled")
 //     w(f"  // stores, or a local array indexed in a loop, make the driver's compile very slow).")
 //     w(f"  let o = lane * {64 * tn4}u;")

@@ -15,7 +15,7 @@ fn sgemm_matches_cpu_for_odd_sizes() {
         (65, 33, 17),
         (70, 129, 9),
         (131, 67, 301),
-        (64, 64, 64),
+        (64, 64, 64), // every tile inside C: DIRECT with INTERIOR (no edge epilogue)
         // Row lengths that are multiples of 4: whole tiles take the kernels' direct stores,
         // the edge tiles the general epilogue.
         (130, 136, 37),

@@ -603,10 +603,14 @@ fn epilogue_setup(
         .u((pan.mt * PM > pan.nt * pan.pn) as usize);
     const PACKED: &[(&str, f64)] = &[("PACKED", 1.0)];
     const DIRECT: &[(&str, f64)] = &[("DIRECT", 1.0)];
+    const INTERIOR: &[(&str, f64)] = &[("DIRECT", 1.0), ("INTERIOR", 1.0)];
     let constants: &'static [(&'static str, f64)] = if kernel.is_some_and(|k| !k.is_subgroup()) {
         &[]
     } else if epi.packed {
         PACKED
+    } else if epi.direct(pan.pn, n) && m.is_multiple_of(PM) && n.is_multiple_of(pan.pn) {
+        // Every tile inside C: the edge epilogue is left out of the pipeline.
+        INTERIOR
     } else if epi.direct(pan.pn, n) {
         DIRECT
     } else {
