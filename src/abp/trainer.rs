@@ -306,7 +306,6 @@ impl<'g> Trainer<'g> {
         seq
     }
 
-    /// The dispatches of batch `b`'s learning step, for timing.
     /// The distinct kernels of an iteration, for error messages.
     fn kernels(&self) -> String {
         let mut names: Vec<&str> = self
@@ -320,6 +319,7 @@ impl<'g> Trainer<'g> {
         names.join(", ")
     }
 
+    /// The dispatches of batch `b`'s learning step, for timing.
     pub fn learn_seq(&self, b: usize) -> Vec<&Dispatch> {
         let mut seq = Vec::new();
         self.learning.step(&self.gen, self.infers[b].residual(), &mut seq);
