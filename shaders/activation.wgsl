@@ -1,5 +1,6 @@
 //! requires: common
-// Pointwise nonlinearities and their backward passes, four elements per invocation.
+// Pointwise nonlinearities and their backward passes, four elements per slot (SLOTS slots per
+// invocation, common.wgsl).
 // KIND: 0 relu, 1 leaky relu (slope p.slope), 2 tanh, 3 sigmoid.
 // The backward pass is written in terms of the output y = f(x), which all four allow.
 
@@ -41,16 +42,20 @@ fn dact(y: vec4<f32>) -> vec4<f32> {
 @compute @workgroup_size(256)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-    let i = flat_group(wg, nwg) * 256u + li;
-    if i >= p.n4 { return; }
-    dst[i] = act(src[i]);
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let i = slot(wg, nwg, li, k);
+        if i >= p.n4 { return; }
+        dst[i] = act(src[i]);
+    }
 }
 
 // dst = dy * f'(x) with src = y = f(x), src2 = dy
 @compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-    let i = flat_group(wg, nwg) * 256u + li;
-    if i >= p.n4 { return; }
-    dst[i] = src2[i] * dact(src[i]);
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let i = slot(wg, nwg, li, k);
+        if i >= p.n4 { return; }
+        dst[i] = src2[i] * dact(src[i]);
+    }
 }

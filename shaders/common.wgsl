@@ -5,6 +5,18 @@ fn flat_group(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + wg.y * nwg.x;
 }
 
+// The elementwise kernels (copy, activations, optimizers, Langevin, normals) visit SLOTS vec4
+// slots per invocation: a workgroup of 256 takes 256 * SLOTS consecutive slots, invocation li
+// the slots li, li + 256, ... (neighbours touch neighbours on every pass). The host sets SLOTS
+// per adapter (`Gpu::slots`, with the matching grid in `Gpu::elementwise`): 1 on a GPU, 8 on a
+// software adapter, where a workgroup costs about a microsecond, as much as copying ~8 KiB.
+override SLOTS: u32 = 1u;
+
+// The k-th slot (k < SLOTS) of invocation li in the elementwise layout above.
+fn slot(wg: vec3<u32>, nwg: vec3<u32>, li: u32, k: u32) -> u32 {
+    return flat_group(wg, nwg) * (256u * SLOTS) + k * 256u + li;
+}
+
 // The index of element (row, col) of a GEMM result in packed tiles (gemm_common.wgsl):
 // panels of 2^pn_log2 columns, tile_col floats apart.
 fn packed_index(row: u32, col: u32, pn_log2: u32, tile_col: u32) -> u32 {

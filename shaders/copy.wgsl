@@ -1,5 +1,5 @@
 //! requires: common
-// dst = src, four floats per invocation: the plainest memory-bound kernel. `abprop bench
+// dst = src, four floats per slot (SLOTS slots per invocation, common.wgsl): the plainest memory-bound kernel. `abprop bench
 // kernels` times it as the yardstick of the elementwise kernels (what this adapter's loads and
 // stores allow), as SGEMM is the yardstick of the GEMM-class kernels.
 
@@ -14,7 +14,9 @@ struct Params {
 @compute @workgroup_size(256)
 fn copy(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let i = flat_group(wg, nwg) * 256u + li;
-    if i >= p.n4 { return; }
-    dst[i] = src[i];
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let i = slot(wg, nwg, li, k);
+        if i >= p.n4 { return; }
+        dst[i] = src[i];
+    }
 }

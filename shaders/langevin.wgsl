@@ -28,8 +28,15 @@ struct Params {
 @compute @workgroup_size(256)
 fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let t = flat_group(wg, nwg) * 256u + li;
-    if t >= p.n4 { return; }
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let t = slot(wg, nwg, li, k);
+        if t >= p.n4 { return; }
+        update_slot(t);
+    }
+}
+
+// Elements 4t .. 4t+3 (those below n).
+fn update_slot(t: u32) {
     let zv = z[t];
     var nz = zv + p.half_d2 * (g[t] - zv);
     if NOISE {

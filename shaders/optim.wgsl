@@ -1,5 +1,5 @@
 //! requires: common
-// Optimizer steps in place, four elements per invocation. In order, per element:
+// Optimizer steps in place, four elements per slot (SLOTS slots per invocation, common.wgsl). In order, per element:
 //   ge = grad_scale * grad
 //   CLIP 1: ge = clamp(ge, -c, c)
 //   CLIP 2: ge = ge * (c / M) when M = max|grad| * |grad_scale| > c (M from reduce::max_abs
@@ -55,8 +55,14 @@ fn keep_mask(t: u32) -> vec4<bool> {
 @compute @workgroup_size(256)
 fn sgd(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) li: u32) {
-    let t = flat_group(wg, nwg) * 256u + li;
-    if t >= p.n4 { return; }
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let t = slot(wg, nwg, li, k);
+        if t >= p.n4 { return; }
+        sgd_slot(t);
+    }
+}
+
+fn sgd_slot(t: u32) {
     let wv = w[t];
     let mv = m[t];
     let ge = effective_grad(t, wv);
@@ -74,8 +80,14 @@ fn sgd(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
 @compute @workgroup_size(256)
 fn adam(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let t = flat_group(wg, nwg) * 256u + li;
-    if t >= p.n4 { return; }
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let t = slot(wg, nwg, li, k);
+        if t >= p.n4 { return; }
+        adam_slot(t);
+    }
+}
+
+fn adam_slot(t: u32) {
     let bc1 = 1.0 - bitcast<f32>(step[1]) * p.beta1;
     let bc2 = 1.0 - bitcast<f32>(step[2]) * p.beta2;
     let wv = w[t];

@@ -33,8 +33,15 @@ fn raw(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
 @compute @workgroup_size(256)
 fn normal(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let t = flat_group(wg, nwg) * 256u + li;
-    if t >= p.n4 { return; }
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let t = slot(wg, nwg, li, k);
+        if t >= p.n4 { return; }
+        normal_slot(t);
+    }
+}
+
+// Elements 4t .. 4t+3 (those below n).
+fn normal_slot(t: u32) {
     let v = philox_normal4(p.seed, p.stream, inp[0], p.index_offset + 4u * t);
     let base = 4u * t;
     if base + 4u <= p.n {

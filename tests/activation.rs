@@ -12,11 +12,18 @@ const ACTS: [Activation; 4] = [
     Activation::Sigmoid,
 ];
 
+/// Elements over two workgroups of the elementwise layout with 8 vec4 slots per invocation
+/// (256 invocations each) and part of a third.
+const MULTI_GROUP: usize = 4 * 256 * 8 * 2 + 4 * 256 + 7;
+
 #[test]
 fn gpu_matches_cpu_forward_and_backward() {
-    let g = gpu();
     let mut r = rng(1);
-    for &n in &[1usize, 3, 257, 1023, 4 * 256 * 3 + 5] {
+    for (g, &n) in gpus_each_layout().into_iter().flat_map(|g| {
+        [1usize, 3, 257, 1023, 4 * 256 * 3 + 5, MULTI_GROUP]
+            .iter()
+            .map(move |n| (g, n))
+    }) {
         for act in ACTS {
             let x = uniform(&mut r, n, -3.0, 3.0);
             let dy = uniform(&mut r, n, -1.0, 1.0);
@@ -30,14 +37,14 @@ fn gpu_matches_cpu_forward_and_backward() {
             let y = cpu::forward(act, &x);
             // relative tolerance 1e-5 of the output scale: tanh/exp differ by a few ulps.
             assert_close(
-                &format!("{act:?} forward n={n}"),
+                &format!("{act:?} forward n={n} slots={}", g.slots),
                 &g.read::<f32>(&ty).unwrap(),
                 &y,
                 1e-5,
                 1e-6,
             );
             assert_close(
-                &format!("{act:?} backward n={n}"),
+                &format!("{act:?} backward n={n} slots={}", g.slots),
                 &g.read::<f32>(&tdx).unwrap(),
                 &cpu::backward(act, &y, &dy),
                 1e-5,
@@ -62,21 +69,25 @@ fn cpu_derivative_matches_finite_differences() {
 
 #[test]
 fn copy_matches_cpu() {
-    let g = gpu();
     let mut r = rng(2);
-    for &n in &[1usize, 6, 1023, 4 * 256 * 3 + 5] {
+    for (g, &n) in gpus_each_layout().into_iter().flat_map(|g| {
+        [1usize, 6, 1023, 4 * 256 * 3 + 5, MULTI_GROUP]
+            .iter()
+            .map(move |n| (g, n))
+    }) {
         let x = uniform(&mut r, n, -3.0, 3.0);
         let tx = g.upload("x", &[n], &x).unwrap();
         let ty = g.zeros("y", &[n]).unwrap();
         g.run(&[&copy::copy(g, &tx, &ty).unwrap()]).unwrap();
         assert_close(
-            &format!("copy n={n}"),
+            &format!("copy n={n} slots={}", g.slots),
             &g.read::<f32>(&ty).unwrap(),
             &copy::cpu::copy(&x),
             0.0,
             0.0,
         );
     }
+    let g = gpu();
     let short = g.zeros("short", &[5]).unwrap();
     let Err(err) = copy::copy(g, &short, &g.zeros("long", &[6]).unwrap()) else {
         panic!("copy between tensors of different sizes must fail");

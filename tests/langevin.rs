@@ -1,12 +1,12 @@
 //! Langevin updates recorded back to back in one submit against the CPU twin.
 mod common;
-use abprop::gpu::Timer;
+use abprop::gpu::{Gpu, Timer};
 use abprop::ops::{langevin, philox};
 use common::*;
 
 /// Records (update, advance) `steps` times in one encoder, submits once; compares with the CPU.
-fn check(n: usize, len: usize, steps: u32, start: u32, delta: f32, noise: bool, off: u32) {
-    let g = gpu();
+#[allow(clippy::too_many_arguments)]
+fn check(g: &Gpu, n: usize, len: usize, steps: u32, start: u32, delta: f32, noise: bool, off: u32) {
     let mut r = rng(n as u64 + off as u64);
     let z0 = uniform(&mut r, len, -2.0, 2.0);
     let grad = uniform(&mut r, len, -3.0, 3.0);
@@ -26,7 +26,7 @@ fn check(n: usize, len: usize, steps: u32, start: u32, delta: f32, noise: bool, 
     for s in 0..steps {
         langevin::cpu::update(&mut want[..n], &grad[..n], delta, noise, 11, 2, start + s, off);
     }
-    let what = format!("langevin n={n} len={len} noise={noise} off={off}");
+    let what = format!("langevin n={n} len={len} noise={noise} off={off} slots={}", g.slots);
     assert_close(&what, &got, &want, 1e-6, 1e-5);
     assert!(got[n..] == z0[n..], "{what}: elements beyond n changed");
     assert_eq!(g.read::<u32>(&ts).unwrap(), vec![start + steps], "{what}: step counter");
@@ -41,8 +41,12 @@ fn steps_in_one_submit_match_cpu() {
             (257, 257, 4),
             (1030, 1033, 5),
             (3 * 1024 + 7, 3 * 1024 + 7, 102),
+            // over a workgroup of 256 invocations x 8 vec4 slots
+            (9 * 1024 + 3, 9 * 1024 + 10, 7),
         ] {
-            check(n, len, 5, 3, 0.3, noise, off);
+            for g in gpus_each_layout() {
+                check(g, n, len, 5, 3, 0.3, noise, off);
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Optimizer steps recorded back to back against the CPU twin; Adam on a quadratic.
 mod common;
-use abprop::gpu::Timer;
+use abprop::gpu::{Gpu, Timer};
 use abprop::ops::optim::{self, cpu, Clip, OptimState, Optimizer};
 use common::*;
 
@@ -18,8 +18,7 @@ const ADAM: Optimizer = Optimizer::Adam {
 };
 
 /// `steps` steps with fixed gradients recorded in one submit vs the CPU twin: params and state.
-fn check(opt: Optimizer, clip: Clip, grad_scale: f32, n: usize, steps: u32) {
-    let g = gpu();
+fn check(g: &Gpu, opt: Optimizer, clip: Clip, grad_scale: f32, n: usize, steps: u32) {
     let mut r = rng(n as u64);
     let w0 = uniform(&mut r, n, -1.0, 1.0);
     let mut grad = uniform(&mut r, n, -10.0, 10.0);
@@ -42,7 +41,7 @@ fn check(opt: Optimizer, clip: Clip, grad_scale: f32, n: usize, steps: u32) {
     for _ in 0..steps {
         cpu::step(&opt, clip, grad_scale, &mut w, &grad, &mut cs);
     }
-    let what = format!("{opt:?} {clip:?} scale {grad_scale} n={n}");
+    let what = format!("{opt:?} {clip:?} scale {grad_scale} n={n} slots={}", g.slots);
     assert_close(&format!("{what}: w"), &g.read::<f32>(&tw).unwrap(), &w, 1e-5, 1e-6);
     assert_close(&format!("{what}: m"), &g.read::<f32>(&st.m).unwrap(), &cs.m, 1e-5, 1e-6);
     if let Some(v) = &st.v {
@@ -64,7 +63,9 @@ fn sgd_and_adam_match_cpu_for_every_clip_mode() {
     for opt in [SGD, ADAM] {
         for clip in [Clip::None, Clip::Value(30.0), Clip::MaxAbs(30.0)] {
             for (scale, n) in [(1.0f32, 1usize), (-0.5, 7), (1.0, 1030), (-2.0, 20_001)] {
-                check(opt, clip, scale, n, 4);
+                for g in gpus_each_layout() {
+                    check(g, opt, clip, scale, n, 4);
+                }
             }
         }
     }

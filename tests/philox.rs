@@ -165,14 +165,18 @@ fn normal_samples_statistics_and_reproducibility() {
 
 #[test]
 fn normal_range_uses_offset_and_step_tensor() {
-    let g = gpu();
-    for (n, off) in [
-        (1usize, 0u32),
-        (7, 3),
-        (1031, 5),
-        (1030, 8),
-        (4 * 256 * 3 + 2, 1_000_001),
-    ] {
+    for (g, (n, off)) in gpus_each_layout().into_iter().flat_map(|g| {
+        [
+            (1usize, 0u32),
+            (7, 3),
+            (1031, 5),
+            (1030, 8),
+            (4 * 256 * 3 + 2, 1_000_001),
+            // over a workgroup of 256 invocations x 8 vec4 slots
+            (9 * 1024 + 6, 11),
+        ]
+        .map(move |c| (g, c))
+    }) {
         let len = n + 5;
         let init: Vec<f32> = (0..len).map(|i| 100.0 + i as f32).collect();
         let t = g.upload("z", &[len], &init).unwrap();
@@ -182,7 +186,13 @@ fn normal_range_uses_offset_and_step_tensor() {
         let got = g.read::<f32>(&t).unwrap();
         let mut want = cpu::normal(n, 42, 3, 17, off);
         want.extend_from_slice(&init[n..]);
-        assert_close(&format!("normal_range n={n} off={off}"), &got, &want, 0.0, 1e-5);
+        assert_close(
+            &format!("normal_range n={n} off={off} slots={}", g.slots),
+            &got,
+            &want,
+            0.0,
+            1e-5,
+        );
         assert!(got[n..] == init[n..], "elements beyond n were changed");
     }
     // Element e of a range with an offset is element e of the full draw.

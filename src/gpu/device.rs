@@ -27,6 +27,11 @@ pub struct Gpu {
     pub(crate) modules: Mutex<HashMap<String, Arc<wgpu::ShaderModule>>>,
     pub(crate) lost: Arc<Mutex<Option<String>>>,
     pub(crate) uncaptured: Arc<Mutex<Vec<String>>>,
+    /// vec4 slots each invocation of an elementwise kernel visits (`SLOTS` in
+    /// shaders/common.wgsl): 8 on a software adapter, where each workgroup costs about a
+    /// microsecond (copy moves ~1.4x the bytes per second of 1 slot there), 1 on a GPU. Any
+    /// value >= 1 computes the same; tests set it to check both layouts.
+    pub slots: u32,
     /// Submits and read-backs so far (for the benchmark's per-iteration counts).
     pub submits: std::sync::atomic::AtomicUsize,
     pub readbacks: std::sync::atomic::AtomicUsize,
@@ -189,6 +194,7 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             unc2.lock().unwrap().push(e.to_string());
         }));
+        let slots = if is_software(&info) { 8 } else { 1 };
         Ok(Gpu {
             device,
             queue,
@@ -200,6 +206,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             lost,
             uncaptured,
+            slots,
             submits: Default::default(),
             readbacks: Default::default(),
         })

@@ -292,6 +292,25 @@ impl Gpu {
         })
     }
 
+    /// A dispatch of an elementwise kernel over `n4` vec4 slots (the layout of `slot` in
+    /// shaders/common.wgsl): `self.slots` slots per invocation, workgroups of
+    /// [`super::WORKGROUP`]; otherwise as [`Gpu::dispatch`].
+    pub fn elementwise(
+        &self,
+        shader: &str,
+        entry: &str,
+        constants: &[(&str, f64)],
+        params: &Params,
+        buffers: &[&wgpu::Buffer],
+        n4: usize,
+    ) -> Result<Dispatch> {
+        let slots = self.slots.max(1);
+        let mut c = constants.to_vec();
+        c.push(("SLOTS", slots as f64));
+        let groups = n4.div_ceil((super::WORKGROUP * slots) as usize);
+        self.dispatch(shader, entry, &c, Some(params), buffers, grid(groups as u32))
+    }
+
     /// Records `seq` into one compute pass of `enc`.
     pub fn record(&self, enc: &mut wgpu::CommandEncoder, seq: &[&Dispatch]) {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {

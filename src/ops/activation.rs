@@ -1,6 +1,6 @@
 //! ReLU, leaky ReLU, tanh and sigmoid: forward and backward (shaders/activation.wgsl).
 
-use crate::gpu::{grid, Dispatch, Gpu, Params, Tensor, WORKGROUP};
+use crate::gpu::{Dispatch, Gpu, Params, Tensor};
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
@@ -41,13 +41,13 @@ fn launch(gpu: &Gpu, entry: &str, act: Activation, a: &Tensor, b: Option<&Tensor
         b.shape,
         out.shape
     );
-    let d = gpu.dispatch(
+    let d = gpu.elementwise(
         "activation",
         entry,
         &[("KIND", kind)],
-        Some(&params),
+        &params,
         &[&a.buffer, &b.buffer, &out.buffer],
-        grid((n4 as u32).div_ceil(WORKGROUP)),
+        n4,
     )?;
     let n = a.len() as f64;
     Ok(d.with_cost(n * 4.0, n * 4.0 * if entry == "forward" { 2.0 } else { 3.0 }))

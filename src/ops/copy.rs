@@ -1,6 +1,6 @@
 //! dst = src (shaders/copy.wgsl): the memory-bound yardstick of `abprop bench kernels`.
 
-use crate::gpu::{grid, Dispatch, Gpu, Params, Tensor, WORKGROUP};
+use crate::gpu::{Dispatch, Gpu, Params, Tensor};
 use anyhow::{ensure, Result};
 
 /// dst = src; both hold the same number of elements.
@@ -12,13 +12,13 @@ pub fn copy(gpu: &Gpu, src: &Tensor, dst: &Tensor) -> Result<Dispatch> {
         dst.shape
     );
     let n4 = src.len().div_ceil(4);
-    let d = gpu.dispatch(
+    let d = gpu.elementwise(
         "copy",
         "copy",
         &[],
-        Some(&Params::new().u(n4)),
+        &Params::new().u(n4),
         &[&src.buffer, &dst.buffer],
-        grid((n4 as u32).div_ceil(WORKGROUP)),
+        n4,
     )?;
     Ok(d.with_cost(0.0, src.len() as f64 * 8.0))
 }

@@ -13,7 +13,7 @@
 //! CPU work and no buffer writes between steps. With `noise = false` the update is gradient
 //! ascent on the log-posterior, `z + (delta^2 / 2) (g - z)`.
 
-use crate::gpu::{grid, Dispatch, Gpu, Op, Params, Tensor, WORKGROUP};
+use crate::gpu::{Dispatch, Gpu, Op, Params, Tensor};
 use anyhow::{ensure, Result};
 
 /// `z[0..n] <- z + (delta^2/2)(g - z) + delta * noise` (noise only when `noise`); `step` is a
@@ -51,16 +51,16 @@ pub fn update(
         .u(seed as usize)
         .u(stream as usize)
         .u(index_offset as usize);
-    let d = gpu.dispatch(
+    let d = gpu.elementwise(
         "langevin",
         "update",
         &[
             ("NOISE", if noise { 1.0 } else { 0.0 }),
             super::philox::aligned(index_offset),
         ],
-        Some(&params),
+        &params,
         &[&step.buffer, &z.buffer, &g.buffer],
-        grid((n4 as u32).div_ceil(WORKGROUP)),
+        n4,
     )?;
     let nf = n as f64;
     Ok(d.with_cost(nf * if noise { 80.0 } else { 3.0 }, nf * 12.0).into())

@@ -16,7 +16,7 @@
 //! and are advanced by a dispatch at the end of each step's op, so a training loop records the
 //! same op again and again with no CPU writes. All state tensors are public, for checkpoints.
 
-use crate::gpu::{grid, Gpu, Op, Params, Tensor, WORKGROUP};
+use crate::gpu::{Gpu, Op, Params, Tensor};
 use crate::ops::reduce;
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
@@ -193,11 +193,11 @@ pub fn step(
     let v = state.v.as_ref().unwrap_or(&state.m);
     // Without MaxAbs, binding 6 is never read: the (read-only) gradient stands in.
     let gm = gmax.as_ref().map(|t| &t.buffer).unwrap_or(&grad.buffer);
-    let d = gpu.dispatch(
+    let d = gpu.elementwise(
         "optim",
         if adam { "adam" } else { "sgd" },
         &[("CLIP", clip_kind)],
-        Some(&params),
+        &params,
         &[
             &state.step.buffer,
             &param.buffer,
@@ -206,7 +206,7 @@ pub fn step(
             &v.buffer,
             gm,
         ],
-        grid((n4 as u32).div_ceil(WORKGROUP)),
+        n4,
     )?;
     let nf = n as f64;
     let d = if adam {

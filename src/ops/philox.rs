@@ -84,13 +84,13 @@ pub fn normal_range(
         .u(seed as usize)
         .u(stream as usize)
         .u(index_offset as usize);
-    let d = gpu.dispatch(
+    let d = gpu.elementwise(
         "random",
         "normal",
         &[aligned(index_offset)],
-        Some(&params),
+        &params,
         &[&step.buffer, &out.buffer],
-        grid((n4 as u32).div_ceil(crate::gpu::WORKGROUP)),
+        n4,
     )?;
     let nf = n as f64;
     Ok(d.with_cost(nf * 80.0, nf * 4.0).into())

@@ -12,6 +12,19 @@ pub fn gpu() -> &'static Gpu {
     GPU.get_or_init(|| Gpu::new().expect("a GPU adapter (install mesa-vulkan-drivers)"))
 }
 
+/// The shared device and a second one whose elementwise kernels use the other layout
+/// (`Gpu::slots`: 1 vec4 slot per invocation where the adapter's default is 8, 8 where it is
+/// 1), so that tests check both layouts on any adapter.
+pub fn gpus_each_layout() -> [&'static Gpu; 2] {
+    static OTHER: OnceLock<Gpu> = OnceLock::new();
+    let other = OTHER.get_or_init(|| {
+        let mut g = Gpu::new().expect("a GPU adapter (install mesa-vulkan-drivers)");
+        g.slots = if gpu().slots == 1 { 8 } else { 1 };
+        g
+    });
+    [gpu(), other]
+}
+
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
 }
