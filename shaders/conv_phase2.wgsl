@@ -31,15 +31,21 @@ fn c_at(row: u32, col: u32) -> f32 {
     return cols[packed_index(row, col, p.pn_log2, p.tile_col)];
 }
 
-// One invocation per output of this phase and chunk: t = (plane, qy, qx) flattened (short
-// rows such as 4 x 4 images would leave most of a 64-wide workgroup idle otherwise); the host
-// keeps t below 2^24 for udiv24.
+// One slot per output of this phase and chunk, in the elementwise layout (`slot`,
+// common.wgsl): t = (plane, qy, qx) flattened (short rows such as 4 x 4 images would leave
+// most of a 64-wide workgroup idle otherwise); the host keeps t below 2^24 for udiv24.
 @compute @workgroup_size(256)
 fn phase_scatter2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
-    let t = flat_group(wg, nwg) * 256u + li;
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let t = slot(wg, nwg, li, k);
+        if t >= p.planes * p.qh * p.qw { return; }
+        scatter_one(t);
+    }
+}
+
+fn scatter_one(t: u32) {
     let qhw = p.qh * p.qw;
-    if t >= p.planes * qhw { return; }
     let plane = udiv24(t, qhw);
     let r = t - plane * qhw;
     let qy = udiv24(r, p.qw);

@@ -1,6 +1,7 @@
 //! Transposed convolutions against their CPU twin, with every GEMM kernel this adapter supports;
 //! the twin's gradients against central finite differences.
 mod common;
+use abprop::gpu::Gpu;
 use abprop::ops::conv_transpose::{self, cpu, ConvShape, Options};
 use abprop::ops::gemm::Kernel;
 use common::*;
@@ -25,8 +26,7 @@ fn shapes() -> Vec<(&'static str, ConvShape)> {
     ]
 }
 
-fn run_case(name: &str, s: &ConvShape, o: &Options, seed: u64) {
-    let g = gpu();
+fn run_case(g: &Gpu, name: &str, s: &ConvShape, o: &Options, seed: u64) {
     let mut r = rng(seed);
     let x = uniform(&mut r, s.x_len(), -1.0, 1.0);
     let w = uniform(&mut r, s.w_len(), -1.0, 1.0);
@@ -83,16 +83,19 @@ fn gpu_matches_cpu_every_kernel() {
     eprintln!("kernels: {kernels:?}");
     for (i, (name, s)) in shapes().iter().enumerate() {
         for &k in &kernels {
-            run_case(name, s, &Options::kernel(k), i as u64);
+            run_case(gpu(), name, s, &Options::kernel(k), i as u64);
             if s.h_in == 1 || k == Kernel::Sg64x64 {
                 // The forward by phases (1-D: packed B; 2-D: B gathered in the GEMM, subgroup
                 // adapters) and by col2im, whatever the cost rule picks.
+                // Both layouts of the scatter after the phase GEMMs (`Gpu::slots`).
                 for phase in [false, true] {
                     let o = Options {
                         phase: Some(phase),
                         ..Options::kernel(k)
                     };
-                    run_case(name, s, &o, i as u64);
+                    for g in gpus_each_layout() {
+                        run_case(g, name, s, &o, i as u64);
+                    }
                 }
             }
         }
@@ -110,14 +113,15 @@ fn batch_chunks_match_cpu() {
             scratch_floats: 200,
             ..Options::default()
         };
-        run_case("chunked", &s, &o, 99);
+        run_case(gpu(), "chunked", &s, &o, 99);
         if k == Kernel::Sg64x64 {
             let o = Options { phase: Some(true), ..o };
-            run_case("chunked by phases", &s, &o, 96);
+            run_case(gpu(), "chunked by phases", &s, &o, 96);
         }
     }
     let s = ConvShape::conv1d(5, 3, 2, 6, 25, 10, 8, 1);
     run_case(
+        gpu(),
         "chunked 1d",
         &s,
         &Options {
@@ -128,6 +132,7 @@ fn batch_chunks_match_cpu() {
         98,
     );
     run_case(
+        gpu(),
         "chunked 1d by phases",
         &s,
         &Options {
@@ -143,7 +148,7 @@ fn batch_chunks_match_cpu() {
 fn heavy_layer_matches_cpu() {
     // One texture-net layer at full size (default kernel choice).
     let s = ConvShape::conv2d(1, 256, 128, 14, 14, 5, 2, 2, 1);
-    run_case("texture layer", &s, &Options::default(), 5);
+    run_case(gpu(), "texture layer", &s, &Options::default(), 5);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! the rules that choose them.
 
 use super::{dx_map, x_view, ConvShape, Options};
-use crate::gpu::{grid, Gpu, Op, Params, Tensor};
+use crate::gpu::{Gpu, Op, Params, Tensor};
 use crate::ops::gemm::{self, Affine, Epilogue, Gather, Kernel, Panels, Side};
 use anyhow::{ensure, Result};
 
@@ -306,13 +306,13 @@ pub(super) fn forward_window(
                 .u(planes)
                 .u(pc.pn.trailing_zeros() as usize)
                 .u(pc.mt * 64 * pc.pn);
-            let d = gpu.dispatch(
+            let d = gpu.elementwise(
                 "conv_phase2",
                 "phase_scatter2",
                 &[],
-                Some(&params),
+                &params,
                 &[&cols.buffer, &b.buffer, &y.buffer],
-                grid((planes * qhw).div_ceil(256) as u32),
+                planes * qhw,
             )?;
             op.dispatches.push(d.with_cost(0.0, (planes * qhw * 8) as f64));
             op = op.with_scratch(table);
