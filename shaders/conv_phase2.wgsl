@@ -23,25 +23,60 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> cols: array<f32>;
+// C, read by component (cols[i >> 2][i & 3], one scalar load) or, with V4, a vec4 at a time.
+@group(0) @binding(1) var<storage, read> cols: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
+// V4: the host promises qh * qw % 4 == 0, qw >= 4 and panels of >= 4 columns, so that four
+// consecutive outputs of a plane lie in four consecutive, 16-byte aligned floats of C.
+override V4: bool = false;
+
 fn c_at(row: u32, col: u32) -> f32 {
-    return cols[packed_index(row, col, p.pn_log2, p.tile_col)];
+    let i = packed_index(row, col, p.pn_log2, p.tile_col);
+    return cols[i >> 2u][i & 3u];
 }
 
-// One slot per output of this phase and chunk, in the elementwise layout (`slot`,
-// common.wgsl): t = (plane, qy, qx) flattened (short rows such as 4 x 4 images would leave
-// most of a 64-wide workgroup idle otherwise); the host keeps t below 2^24 for udiv24.
+// One slot per output of this phase and chunk (V4: per four outputs), in the elementwise
+// layout (`slot`, common.wgsl): t = (plane, qy, qx) flattened (short rows such as 4 x 4
+// images would leave most of a 64-wide workgroup idle otherwise); the host keeps t below 2^24
+// for udiv24.
 @compute @workgroup_size(256)
 fn phase_scatter2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
     for (var k = 0u; k < SLOTS; k = k + 1u) {
         let t = slot(wg, nwg, li, k);
-        if t >= p.planes * p.qh * p.qw { return; }
-        scatter_one(t);
+        if V4 {
+            if 4u * t >= p.planes * p.qh * p.qw { return; }
+            scatter_four(4u * t);
+        } else {
+            if t >= p.planes * p.qh * p.qw { return; }
+            scatter_one(t);
+        }
     }
+}
+
+// Outputs t .. t+3 of a plane (t % 4 == 0): one vec4 load of C, four stores (stride sw along
+// a row of y; the last ones may wrap to the next q row, at most once since qw >= 4).
+fn scatter_four(t: u32) {
+    let qhw = p.qh * p.qw;
+    let plane = udiv24(t, qhw);
+    let r = t - plane * qhw;
+    let qy = udiv24(r, p.qw);
+    let qx = r - qy * p.qw;
+    let b = udiv24(plane, p.c_out);
+    let co = plane - b * p.c_out;
+    let v = cols[packed_index(co, b * qhw + r, p.pn_log2, p.tile_col) >> 2u] + vec4<f32>(bias[co]);
+    let base = (p.b0 * p.c_out + plane) * p.h_out;
+    let x = vec4<u32>(qx) + vec4<u32>(0u, 1u, 2u, 3u);
+    let wrap = x >= vec4<u32>(p.qw);
+    let xs = select(x, x - vec4<u32>(p.qw), wrap);
+    let ys = select(vec4<u32>(qy), vec4<u32>(qy + 1u), wrap);
+    let at = (vec4<u32>(base + p.oy0) + p.sh * ys) * p.w_out + vec4<u32>(p.ox0) + p.sw * xs;
+    y[at.x] = v.x;
+    y[at.y] = v.y;
+    y[at.z] = v.z;
+    y[at.w] = v.w;
 }
 
 fn scatter_one(t: u32) {

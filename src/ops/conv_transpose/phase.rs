@@ -306,13 +306,16 @@ pub(super) fn forward_window(
                 .u(planes)
                 .u(pc.pn.trailing_zeros() as usize)
                 .u(pc.mt * 64 * pc.pn);
+            // Four outputs per slot where they lie in four aligned floats of C (qhw % 4 == 0:
+            // a plane's columns start at a multiple of 4; qw >= 4: they wrap a q row at most once).
+            let v4 = qhw % 4 == 0 && f.qw >= 4 && pc.pn >= 4;
             let d = gpu.elementwise(
                 "conv_phase2",
                 "phase_scatter2",
-                &[],
+                &[("V4", v4 as u8 as f64)],
                 &params,
                 &[&cols.buffer, &b.buffer, &y.buffer],
-                planes * qhw,
+                if v4 { planes * qhw / 4 } else { planes * qhw },
             )?;
             op.dispatches.push(d.with_cost(0.0, (planes * qhw * 8) as f64));
             op = op.with_scratch(table);
