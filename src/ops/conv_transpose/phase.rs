@@ -127,13 +127,16 @@ pub(super) fn forward_phase(
             .u(planes)
             .u(pc.pn.trailing_zeros() as usize)
             .u(epi.map.s_div);
+        // Four q per invocation where their values lie in four aligned floats of C (each batch
+        // element's columns start at a multiple of 4).
+        let v4 = pc.pn >= 4 && (q % 4 == 0 || n == 1);
         let d = gpu.dispatch(
             "conv_phase",
             "phase_scatter",
-            &[],
+            &[("V4", v4 as u8 as f64)],
             Some(&params),
             &[&cols.buffer, &b.buffer, &y.buffer],
-            [q.div_ceil(64) as u32, planes as u32, 1],
+            [q.div_ceil(if v4 { 256 } else { 64 }) as u32, planes as u32, 1],
         )?;
         let outs = planes * s.w_out();
         ds.push(d.with_cost(0.0, (outs * 8) as f64));
