@@ -82,13 +82,13 @@ fn cpu_gradients_match_finite_differences() {
             "{what}: fd {num} vs {ana}"
         )
     };
-    for i in 0..x.len() {
-        ok("dx", fd(&mut |v| loss(v, &w, &b), &x, i, h), dx[i]);
+    for (i, &g) in dx.iter().enumerate() {
+        ok("dx", fd(&mut |v| loss(v, &w, &b), &x, i, h), g);
     }
-    for i in 0..w.len() {
-        ok("dw", fd(&mut |v| loss(&x, v, &b), &w, i, h), dw[i]);
+    for (i, &g) in dw.iter().enumerate() {
+        ok("dw", fd(&mut |v| loss(&x, v, &b), &w, i, h), g);
     }
-    for i in 0..b.len() {
-        ok("db", fd(&mut |v| loss(&x, &w, v), &b, i, h), db[i]);
+    for (i, &g) in db.iter().enumerate() {
+        ok("db", fd(&mut |v| loss(&x, &w, v), &b, i, h), g);
     }
 }

@@ -138,6 +138,7 @@ pub fn corners_z(c: [&[f32]; 4], n: usize) -> Vec<f32> {
 }
 
 /// Writes each output (PNG or WAV), a grid (or waveform) and `latents.safetensors` (tensor `z`).
+#[allow(clippy::too_many_arguments)]
 pub fn write_outputs(
     dir: &Path,
     spec: &Spec,

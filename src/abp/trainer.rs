@@ -192,12 +192,12 @@ impl<'g> Trainer<'g> {
         };
         let mut infers = Vec::new();
         let mut fresh = Vec::new();
-        for b in 0..batches {
+        for (b, yb) in y.iter().enumerate().take(batches) {
             infers.push(Inference::new(
                 gpu,
                 &gen,
                 &shared,
-                &y[b],
+                yb,
                 mk.get(b),
                 &sse,
                 &step,

@@ -133,7 +133,8 @@ impl Layer {
                 }
             }
             Layer::BatchNorm { eps } => {
-                if !(eps > 0.0) {
+                // NaN fails too.
+                if eps.is_nan() || eps <= 0.0 {
                     bail!("batch norm eps must be positive");
                 }
                 x
