@@ -1,7 +1,8 @@
 //! requires: common
-// dst = src, four floats per slot (SLOTS slots per invocation, common.wgsl): the plainest memory-bound kernel. `abprop bench
-// kernels` times it as the yardstick of the elementwise kernels (what this adapter's loads and
-// stores allow), as SGEMM is the yardstick of the GEMM-class kernels.
+// dst = src, four floats per slot (SLOTS slots per invocation, common.wgsl): the plainest
+// memory-bound kernel. `abprop bench kernels` times it as the yardstick of the elementwise
+// kernels (what this adapter's loads and stores allow), as SGEMM is the yardstick of the
+// GEMM-class kernels.
 
 struct Params {
     n4: u32, // number of vec4 elements

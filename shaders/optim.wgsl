@@ -1,5 +1,6 @@
 //! requires: common
-// Optimizer steps in place, four elements per slot (SLOTS slots per invocation, common.wgsl). In order, per element:
+// Optimizer steps in place, four elements per slot (SLOTS slots per invocation, common.wgsl).
+// In order, per element:
 //   ge = grad_scale * grad
 //   CLIP 1: ge = clamp(ge, -c, c)
 //   CLIP 2: ge = ge * (c / M) when M = max|grad| * |grad_scale| > c (M from reduce::max_abs
