@@ -305,3 +305,56 @@ fn unknown_backend_or_adapter_name_is_a_clear_error() {
     );
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn abprop_slots_changes_the_layout_not_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = image::open(asset("gravel.png")).unwrap().to_luma8();
+    let data = d.join("crops");
+    std::fs::create_dir(&data).unwrap();
+    for k in 0..4u32 {
+        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32)
+            .to_image()
+            .save(data.join(format!("{k}.png")))
+            .unwrap();
+    }
+    let train = |slots: &str| {
+        let run = d.join(format!("run-{slots}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_abprop"))
+            .args(["train", "--preset", "object-d2-quick", data.to_str().unwrap(), "--out"])
+            .arg(&run)
+            .args(["--iterations", "2", "--batch", "4", "--langevin-steps", "2"])
+            .env("ABPROP_SLOTS", slots)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), text, run.join("checkpoint.safetensors"))
+    };
+    // Elementwise kernels with 1, 3 or 8 vec4s per invocation: the same bits in every tensor.
+    let tensors = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut all: Vec<(String, Vec<u8>)> = st.tensors().into_iter().map(|(k, v)| (k, v.data().to_vec())).collect();
+        all.sort();
+        all
+    };
+    let (ok, text, one) = train("1");
+    assert!(ok, "{text}");
+    let one = tensors(&one);
+    assert!(one.iter().any(|(k, _)| k == "z") && one.len() > 4);
+    for slots in ["3", "8"] {
+        let (ok, text, ckpt) = train(slots);
+        assert!(ok, "ABPROP_SLOTS={slots}: {text}");
+        let other = tensors(&ckpt);
+        assert_eq!(other.len(), one.len());
+        for ((k, a), (_, b)) in one.iter().zip(&other) {
+            assert!(a == b, "ABPROP_SLOTS={slots}: tensor {k} differs");
+        }
+    }
+    for bad in ["0", "many", "65"] {
+        let (ok, text, _) = train(bad);
+        assert!(!ok, "ABPROP_SLOTS={bad} succeeded");
+        assert!(text.contains("ABPROP_SLOTS") && !text.contains("panicked"), "{text}");
+    }
+}

@@ -30,7 +30,8 @@ pub struct Gpu {
     /// vec4 slots each invocation of an elementwise kernel visits (`SLOTS` in
     /// shaders/common.wgsl): 8 on a software adapter, where each workgroup costs about a
     /// microsecond (copy moves ~1.4x the bytes per second of 1 slot there), 1 on a GPU. Any
-    /// value >= 1 computes the same; tests set it to check both layouts.
+    /// value >= 1 computes the same; tests set it to check both layouts. `ABPROP_SLOTS`
+    /// overrides the default.
     pub slots: u32,
     /// Submits and read-backs so far (for the benchmark's per-iteration counts).
     pub submits: std::sync::atomic::AtomicUsize,
@@ -194,7 +195,19 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             unc2.lock().unwrap().push(e.to_string());
         }));
-        let slots = if is_software(&info) { 8 } else { 1 };
+        let slots = match std::env::var("ABPROP_SLOTS") {
+            Ok(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => bail!("ABPROP_SLOTS={v:?}: expected a whole number from 1 to 64"),
+            },
+            Err(_) => {
+                if is_software(&info) {
+                    8
+                } else {
+                    1
+                }
+            }
+        };
         Ok(Gpu {
             device,
             queue,
