@@ -56,38 +56,48 @@ fn phase_scatter2(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
+// Where flat index t = (plane, qy, qx) of this phase and chunk lies: the plane's (b, co), the
+// index r = qy qw + qx within the plane, and (qy, qx).
+struct At {
+    plane: u32,
+    b: u32,
+    co: u32,
+    r: u32,
+    qy: u32,
+    qx: u32,
+}
+
+fn at(t: u32) -> At {
+    let qhw = p.qh * p.qw;
+    let plane = udiv24(t, qhw);
+    let r = t - plane * qhw;
+    let qy = udiv24(r, p.qw);
+    let b = udiv24(plane, p.c_out);
+    return At(plane, b, plane - b * p.c_out, r, qy, r - qy * p.qw);
+}
+
 // Outputs t .. t+3 of a plane (t % 4 == 0): one vec4 load of C, four stores (stride sw along
 // a row of y; the last ones may wrap to the next q row, at most once since qw >= 4).
 fn scatter_four(t: u32) {
-    let qhw = p.qh * p.qw;
-    let plane = udiv24(t, qhw);
-    let r = t - plane * qhw;
-    let qy = udiv24(r, p.qw);
-    let qx = r - qy * p.qw;
-    let b = udiv24(plane, p.c_out);
-    let co = plane - b * p.c_out;
-    let v = cols[packed_index(co, b * qhw + r, p.pn_log2, p.tile_col) >> 2u] + vec4<f32>(bias[co]);
-    let base = (p.b0 * p.c_out + plane) * p.h_out;
-    let x = vec4<u32>(qx) + vec4<u32>(0u, 1u, 2u, 3u);
+    let a = at(t);
+    let col = a.b * p.qh * p.qw + a.r;
+    let v = cols[packed_index(a.co, col, p.pn_log2, p.tile_col) >> 2u] + vec4<f32>(bias[a.co]);
+    let base = (p.b0 * p.c_out + a.plane) * p.h_out;
+    let x = vec4<u32>(a.qx) + vec4<u32>(0u, 1u, 2u, 3u);
     let wrap = x >= vec4<u32>(p.qw);
     let xs = select(x, x - vec4<u32>(p.qw), wrap);
-    let ys = select(vec4<u32>(qy), vec4<u32>(qy + 1u), wrap);
-    let at = (vec4<u32>(base + p.oy0) + p.sh * ys) * p.w_out + vec4<u32>(p.ox0) + p.sw * xs;
-    y[at.x] = v.x;
-    y[at.y] = v.y;
-    y[at.z] = v.z;
-    y[at.w] = v.w;
+    let ys = select(vec4<u32>(a.qy), vec4<u32>(a.qy + 1u), wrap);
+    let i = (vec4<u32>(base + p.oy0) + p.sh * ys) * p.w_out + vec4<u32>(p.ox0) + p.sw * xs;
+    y[i.x] = v.x;
+    y[i.y] = v.y;
+    y[i.z] = v.z;
+    y[i.w] = v.w;
 }
 
 fn scatter_one(t: u32) {
-    let qhw = p.qh * p.qw;
-    let plane = udiv24(t, qhw);
-    let r = t - plane * qhw;
-    let qy = udiv24(r, p.qw);
-    let qx = r - qy * p.qw;
-    let b = udiv24(plane, p.c_out);
-    let co = plane - b * p.c_out;
-    let oy = p.oy0 + p.sh * qy;
-    let ox = p.ox0 + p.sw * qx;
-    y[((p.b0 * p.c_out + plane) * p.h_out + oy) * p.w_out + ox] = c_at(co, b * qhw + r) + bias[co];
+    let a = at(t);
+    let oy = p.oy0 + p.sh * a.qy;
+    let ox = p.ox0 + p.sw * a.qx;
+    let v = c_at(a.co, a.b * p.qh * p.qw + a.r) + bias[a.co];
+    y[((p.b0 * p.c_out + a.plane) * p.h_out + oy) * p.w_out + ox] = v;
 }

@@ -16,6 +16,20 @@ fn asset(name: &str) -> String {
         .to_string()
 }
 
+/// `n` 32x32 grayscale crops of a shipped photograph, as a folder of PNGs in `dir`.
+fn crops(dir: &Path, n: u32) -> std::path::PathBuf {
+    let img = image::open(asset("gravel.png")).unwrap().to_luma8();
+    let data = dir.join("crops");
+    std::fs::create_dir(&data).unwrap();
+    for k in 0..n {
+        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32)
+            .to_image()
+            .save(data.join(format!("{k}.png")))
+            .unwrap();
+    }
+    data
+}
+
 #[track_caller]
 fn fails_with(args: &[&str], needle: &str) {
     let (ok, text) = abprop(args);
@@ -100,16 +114,7 @@ fn bad_input_gives_clear_errors() {
 fn train_synthesize_interpolate_reconstruct() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Eight 32x32 grayscale crops of a shipped photograph as a folder of PNGs.
-    let img = image::open(asset("gravel.png")).unwrap().to_luma8();
-    let data = d.join("crops");
-    std::fs::create_dir(&data).unwrap();
-    for k in 0..8u32 {
-        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32)
-            .to_image()
-            .save(data.join(format!("{k}.png")))
-            .unwrap();
-    }
+    let data = crops(d, 8);
     let run = d.join("run");
     let (ok, text) = abprop(&[
         "train",
@@ -310,15 +315,7 @@ fn unknown_backend_or_adapter_name_is_a_clear_error() {
 fn abprop_slots_changes_the_layout_not_the_results() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let img = image::open(asset("gravel.png")).unwrap().to_luma8();
-    let data = d.join("crops");
-    std::fs::create_dir(&data).unwrap();
-    for k in 0..4u32 {
-        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32)
-            .to_image()
-            .save(data.join(format!("{k}.png")))
-            .unwrap();
-    }
+    let data = crops(d, 4);
     let train = |slots: &str| {
         let run = d.join(format!("run-{slots}"));
         let out = Command::new(env!("CARGO_BIN_EXE_abprop"))
