@@ -31,7 +31,7 @@ impl Inference {
     /// `index_offset`: the position of this batch's first latent value among all examples'
     /// (so the noise of example i never depends on how examples are batched); `step`: the
     /// GPU counter of Langevin steps, advanced after every step; `sse`: per-example squared
-    /// error scratch [batch].
+    /// error scratch \[batch\].
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,

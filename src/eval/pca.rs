@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use nalgebra::{DMatrix, SymmetricEigen};
 
 pub struct Pca {
-    /// The training images' mean, [dim].
+    /// The training images' mean, \[dim\].
     pub mean: Vec<f64>,
     /// Principal directions as columns, [dim, r], by decreasing variance.
     pub components: DMatrix<f64>,

@@ -12,7 +12,7 @@
 //! spatial, spatial 1 after a dense layer) use one workgroup per (block of 256 / units
 //! channels, chunk of examples), so neighbouring threads read neighbouring addresses.
 //! Mean and variance come from per-thread sums shifted by a member of the thread's own set,
-//! turned into (count, mean, M2) and merged with Chan et al.'s formula: no E[x^2] - E[x]^2
+//! turned into (count, mean, M2) and merged with Chan et al.'s formula: no E\[x^2\] - E\[x\]^2
 //! cancellation, whatever the mean (see shaders/batch_norm.wgsl).
 //!
 //! Neither pass may run in place (x and y, or dy and dx, must be different tensors).
@@ -190,7 +190,7 @@ fn launch(
 
 /// y = gamma * (x - mean) / sqrt(var + eps) + beta per channel, with the mean and biased
 /// variance of the current batch; writes `stats` [2, channels] = (mean, 1/sqrt(var + eps)) for
-/// the backward pass. x, y: [batch, channels, spatial]; gamma, beta: [channels].
+/// the backward pass. x, y: \[batch, channels, spatial\]; gamma, beta: \[channels\].
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     gpu: &Gpu,

@@ -224,7 +224,7 @@ impl Side {
     }
 }
 
-/// How a GEMM operand is gathered: element = src[off] where (off, y, x) = base + outer.at(m or
+/// How a GEMM operand is gathered: element = src\[off\] where (off, y, x) = base + outer.at(m or
 /// n) + inner.at(k), or zero unless lo <= (y, x) < hi (the windows of a convolution).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Gather {
@@ -248,14 +248,14 @@ impl Gather {
             hi: [1, 1],
         }
     }
-    /// A row-major matrix (A[m][k] at m * ld + k, or B[k][n] at k * ld + n).
+    /// A row-major matrix (A\[m\]\[k\] at m * ld + k, or B\[k\]\[n\] at k * ld + n).
     pub fn row_major_a(ld: usize) -> Gather {
         Gather::new(0, Side::linear(ld), Side::linear(1))
     }
     pub fn row_major_b(ld: usize) -> Gather {
         Gather::new(0, Side::linear(1), Side::linear(ld))
     }
-    /// The transpose of a row-major matrix (A[m][k] at k * ld + m, or B[k][n] at n * ld + k).
+    /// The transpose of a row-major matrix (A\[m\]\[k\] at k * ld + m, or B\[k\]\[n\] at n * ld + k).
     pub fn transposed_a(ld: usize) -> Gather {
         Gather::new(0, Side::linear(1), Side::linear(ld))
     }
@@ -425,7 +425,7 @@ pub fn pack_b(gpu: &Gpu, pan: &Panels, src: &Tensor, g: &Gather, k: usize, n: us
 #[derive(Clone, Copy, Debug)]
 pub struct Epilogue {
     pub map: Affine,
-    /// 0 none, 1 bias[col].
+    /// 0 none, 1 bias\[col\].
     pub bias_mode: u32,
     pub accumulate: bool,
     /// `map` is the packed-tile layout of the panels (whole tiles are written; the subgroup

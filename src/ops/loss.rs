@@ -2,7 +2,7 @@
 //! (shaders/loss.wgsl).
 //!
 //! r = mask * (y - f) / sigma^2 is the gradient of log p(Y | Z) with respect to f, which the
-//! generator's backward pass carries to Z (inference) or W (learning); sse[b] is example b's
+//! generator's backward pass carries to Z (inference) or W (learning); sse\[b\] is example b's
 //! sum of squared errors over its observed pixels, so -log p(Y | Z) = sse / (2 sigma^2) + const.
 //! A pixel is observed where its mask value is non-zero (masks hold 0 or 1); an unobserved
 //! pixel gives r = +0 and adds nothing to sse, whatever y holds there (even NaN).
@@ -14,8 +14,8 @@ use anyhow::{ensure, Result};
 /// Elements per chunk of an example's sum: one workgroup's share.
 const PER_CHUNK: usize = 16384;
 
-/// r = mask * (y - f) / sigma^2 and sse[b] = sum over observed pixels of example b of
-/// (y - f)^2. y, f, r (and mask, if any): [batch, per_example]; sse: [batch], overwritten.
+/// r = mask * (y - f) / sigma^2 and sse\[b\] = sum over observed pixels of example b of
+/// (y - f)^2. y, f, r (and mask, if any): \[batch, per_example\]; sse: \[batch\], overwritten.
 /// r must not alias y, f or mask.
 #[allow(clippy::too_many_arguments)]
 pub fn residual(

@@ -1,5 +1,5 @@
 //! The kernels: one file per family, each a small wrapper that builds dispatches for
-//! shaders/<family>.wgsl, with its plain-Rust twin in a `cpu` module beside it.
+//! `shaders/<family>.wgsl`, with its plain-Rust twin in a `cpu` module beside it.
 
 pub mod activation;
 pub mod batch_norm;

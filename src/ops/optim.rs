@@ -99,11 +99,11 @@ impl Default for Clip {
 /// An optimizer's state for a parameter tensor of `n` elements, on the GPU.
 pub struct OptimState {
     pub n: usize,
-    /// SGD: the velocity; Adam: the first moment m. f32 [n].
+    /// SGD: the velocity; Adam: the first moment m. f32 \[n\].
     pub m: Tensor,
-    /// Adam: the second moment v, f32 [n]; `None` for SGD.
+    /// Adam: the second moment v, f32 \[n\]; `None` for SGD.
     pub v: Option<Tensor>,
-    /// u32 [3]: steps taken t, then the bits of the f32 powers b1^t and b2^t (1.0 for SGD).
+    /// u32 \[3\]: steps taken t, then the bits of the f32 powers b1^t and b2^t (1.0 for SGD).
     pub step: Tensor,
 }
 
@@ -138,7 +138,7 @@ impl OptimState {
     }
 }
 
-/// One optimizer step of `param` (f32 [n]) with gradient `grad` (f32 [n]): the max |grad|
+/// One optimizer step of `param` (f32 \[n\]) with gradient `grad` (f32 \[n\]): the max |grad|
 /// reduction (for `Clip::MaxAbs`), the update and the advance of `state.step`, in order.
 /// Record the returned op once per training step; it needs nothing from the CPU.
 pub fn step(

@@ -55,8 +55,8 @@ pub fn normal(gpu: &Gpu, out: &Tensor, seed: u32, stream: u32, step: u32) -> Res
     Ok(normal_range(gpu, out, out.len(), seed, stream, &s, 0)?.with_scratch(s))
 }
 
-/// Fills `out[0..n]` with the N(0,1) samples of global elements `index_offset .. index_offset
-/// + n`, the step read on the GPU from the u32 tensor `step` (`step[0]`), so one op serves
+/// Fills `out[0..n]` with the N(0,1) samples of global elements
+/// `index_offset .. index_offset + n`, the step read on the GPU from the u32 tensor `step` (`step[0]`), so one op serves
 /// every step of a loop (see `langevin::advance`). Elements of `out` from `n` on are kept.
 pub fn normal_range(
     gpu: &Gpu,

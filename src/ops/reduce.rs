@@ -94,18 +94,18 @@ fn build(gpu: &Gpu, mode: f64, x: &Tensor, outer: usize, channels: usize, inner:
     Ok(Op::new(vec![cost(d1), d2]).with_scratch(partials))
 }
 
-/// out[c] = sum over o, i of x[o, c, i] for x viewed as [outer, channels, inner]
+/// out\[c\] = sum over o, i of x\[o, c, i\] for x viewed as \[outer, channels, inner\]
 /// (the bias gradient of a layer, batch-norm statistics, per-example sums with outer = 1).
 pub fn channel_sum(gpu: &Gpu, x: &Tensor, outer: usize, channels: usize, inner: usize, out: &Tensor) -> Result<Op> {
     build(gpu, 0.0, x, outer, channels, inner, out)
 }
 
-/// out[r] = sum over c of x[r, c] for x viewed as [rows, cols].
+/// out\[r\] = sum over c of x\[r, c\] for x viewed as \[rows, cols\].
 pub fn row_sum(gpu: &Gpu, x: &Tensor, rows: usize, cols: usize, out: &Tensor) -> Result<Op> {
     build(gpu, 0.0, x, 1, rows, cols, out)
 }
 
-/// out[0] = max |x| over the first `n` elements.
+/// out\[0\] = max |x| over the first `n` elements.
 pub fn max_abs(gpu: &Gpu, x: &Tensor, n: usize, out: &Tensor) -> Result<Op> {
     build(gpu, 1.0, x, 1, 1, n, out)
 }

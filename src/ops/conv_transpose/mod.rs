@@ -1,7 +1,7 @@
 //! Transposed convolution (PyTorch's ConvTranspose1d/2d): forward and both backward passes as
 //! GEMMs (src/ops/gemm.rs) plus, where needed, a gather or scatter pass.
 //!
-//! Layouts: x [batch, c_in, h_in, w_in], w [c_in, c_out, kh, kw], b [c_out],
+//! Layouts: x \[batch, c_in, h_in, w_in\], w \[c_in, c_out, kh, kw\], b \[c_out\],
 //! y [batch, c_out, h_out, w_out] with h_out = (h_in - 1) * sh - 2 * ph + kh + oph; 1-D
 //! layers are the case h_in = kh = sh = 1, ph = oph = 0.
 //!
