@@ -41,6 +41,31 @@ impl Row {
     }
 }
 
+/// One line of a benchmark's `--json` output: the row's own fields, then the adapter's, so that
+/// lines from several machines can be pooled and compared.
+#[derive(Serialize)]
+struct JsonLine<'a, T: Serialize> {
+    #[serde(flatten)]
+    row: &'a T,
+    adapter: &'a str,
+    backend: &'a str,
+    device_type: &'a str,
+    driver: &'a str,
+}
+
+/// `row` as one JSON line with the fields `adapter`, `backend`, `device_type` and `driver` of
+/// `gpu` appended.
+pub fn json_line<T: Serialize>(gpu: &Gpu, row: &T) -> Result<String> {
+    let c = gpu.choice();
+    Ok(serde_json::to_string(&JsonLine {
+        row,
+        adapter: &c.name,
+        backend: &c.backend,
+        device_type: &c.device_type,
+        driver: &c.driver,
+    })?)
+}
+
 /// Whether a kernel is measured against the SGEMM yardstick (else against copy).
 fn gemm_class(kernel: &str) -> bool {
     kernel.starts_with("conv_transpose") || kernel.starts_with("dense")

@@ -355,3 +355,47 @@ fn abprop_slots_changes_the_layout_not_the_results() {
         assert!(text.contains("ABPROP_SLOTS") && !text.contains("panicked"), "{text}");
     }
 }
+
+/// Parses the JSON lines of a command's output (stderr's notes are not JSON).
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn bench_json_lines_carry_the_rates_and_the_adapter() {
+    let (ok, text) = abprop(&["bench", "kernels", "--filter", "copy", "--json"]);
+    assert!(ok, "{text}");
+    let rows = json_lines(&text);
+    assert!(rows.len() >= 2, "one copy row per elementwise shape expected:\n{text}");
+    let adapter = rows[0]["adapter"].as_str().unwrap_or_default().to_string();
+    assert!(!adapter.is_empty(), "{text}");
+    for r in &rows {
+        assert_eq!(r["kernel"], "copy", "{r}");
+        for k in ["shape", "backend", "device_type", "driver"] {
+            assert!(r[k].is_string(), "{k} missing in {r}");
+        }
+        assert!(r["ms"].as_f64().is_some_and(|ms| ms > 0.0), "{r}");
+        assert!(r["gbps"].as_f64().is_some_and(|g| g > 0.0), "{r}");
+        assert_eq!(r["adapter"], adapter.as_str(), "{r}");
+    }
+    let (ok, text) = abprop(&[
+        "bench",
+        "train",
+        "--preset",
+        "texture-quick",
+        "--iterations",
+        "1",
+        "--json",
+    ]);
+    assert!(ok, "{text}");
+    let rows = json_lines(&text);
+    assert_eq!(rows.len(), 1, "{text}");
+    let r = &rows[0];
+    assert_eq!(r["preset"], "texture-quick", "{r}");
+    assert!(r["iter_s"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+    assert!(r["sgemm_gflops"].as_f64().is_some_and(|g| g > 0.0), "{r}");
+    assert_eq!(r["adapter"], adapter.as_str(), "{r}");
+}
