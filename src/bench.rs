@@ -12,6 +12,8 @@ use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+pub mod compare;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub kernel: String,

@@ -219,6 +219,13 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Put the JSON lines of several `bench kernels --json` or `bench train --json` runs (one
+    /// file each: machines, drivers, builds) side by side, with ratios to the first.
+    Compare {
+        /// Files of JSON lines; the first is the baseline.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() {
@@ -599,6 +606,10 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             json,
         }) => bench_train(&preset, iterations, batch, json)?,
+        Command::Bench(Bench::Compare { files }) => {
+            let runs = abprop::bench::compare::read_all(&files)?;
+            print!("{}", abprop::bench::compare::table(&runs));
+        }
         Command::Eval(a) => abprop::eval::cli::run(a)?,
     }
     Ok(())

@@ -399,3 +399,68 @@ fn bench_json_lines_carry_the_rates_and_the_adapter() {
     assert!(r["sgemm_gflops"].as_f64().is_some_and(|g| g > 0.0), "{r}");
     assert_eq!(r["adapter"], adapter.as_str(), "{r}");
 }
+
+#[test]
+fn bench_compare_puts_runs_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    let line = |kernel: &str, gflops: f64, gbps: f64, adapter: &str| {
+        format!(
+            r#"{{"kernel":"{kernel}","shape":"s","ms":1.0,"gflops":{gflops},"gbps":{gbps},"adapter":"{adapter}","backend":"Vulkan","device_type":"Cpu","driver":"d"}}"#
+        )
+    };
+    let train = |iter_s: f64, adapter: &str| {
+        format!(r#"{{"preset":"texture","batch":1,"iter_s":{iter_s},"adapter":"{adapter}","backend":"Vulkan"}}"#)
+    };
+    let run_a = [
+        "abprop: a note from stderr".to_string(),
+        line("sgemm", 10.0, 1.0, "cpu"),
+        line("copy", 0.0, 2.0, "cpu"),
+        line("conv_transpose_forward", 5.0, 9.0, "cpu"),
+        train(2.0, "cpu"),
+    ];
+    let run_b = [
+        line("sgemm", 40.0, 1.0, "gpu"),
+        line("conv_transpose_forward", 20.0, 1.0, "gpu"),
+        train(0.5, "gpu"),
+    ];
+    std::fs::write(&a, run_a.join("\n")).unwrap();
+    std::fs::write(&b, run_b.join("\n")).unwrap();
+    let (ok, text) = abprop(&["bench", "compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        text.lines().next().unwrap().contains("cpu (Vulkan)") && text.contains("gpu (Vulkan)"),
+        "{text}"
+    );
+    assert!(
+        row("sgemm").contains("10.000") && row("sgemm").contains("40.000 (4.00x)"),
+        "{text}"
+    );
+    // GEMM-class rows compare GFLOP/s, the others GB/s; a row a run lacks shows "-".
+    assert!(row("conv_transpose_forward").contains("GFLOP/s"), "{text}");
+    assert!(row("conv_transpose_forward").contains("20.000 (4.00x)"), "{text}");
+    assert!(
+        row("copy").contains("GB/s") && row("copy").trim_end().ends_with('-'),
+        "{text}"
+    );
+    // Seconds per iteration: a quarter of the time is 4x.
+    assert!(row("train texture").contains("0.500 (4.00x)"), "{text}");
+
+    fails_with(
+        &["bench", "compare", dir.path().join("missing.jsonl").to_str().unwrap()],
+        "cannot read",
+    );
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{}\n{{\"kernel\": ", line("sgemm", 1.0, 1.0, "cpu"))).unwrap();
+    fails_with(&["bench", "compare", bad.to_str().unwrap()], "bad.jsonl line 2");
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "nothing here\n").unwrap();
+    fails_with(&["bench", "compare", empty.to_str().unwrap()], "no lines of");
+}
