@@ -464,3 +464,26 @@ fn bench_compare_puts_runs_side_by_side() {
     std::fs::write(&empty, "nothing here\n").unwrap();
     fails_with(&["bench", "compare", empty.to_str().unwrap()], "no lines of");
 }
+
+#[test]
+fn wide_lavapipe_subgroups_are_named_on_stderr() {
+    let devices = |width: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_abprop"));
+        c.arg("devices").env("WGPU_BACKEND", "vulkan");
+        match width {
+            Some(w) => c.env("LP_NATIVE_VECTOR_WIDTH", w),
+            None => c.env_remove("LP_NATIVE_VECTOR_WIDTH"),
+        };
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let plain = devices(None);
+    if !(plain.contains("abprop uses: llvmpipe") && plain.contains("(Vulkan, Cpu)")) {
+        eprintln!("skipped: lavapipe is not the adapter here");
+        return;
+    }
+    assert!(!plain.contains("lanes wide"), "{plain}");
+    let wide = devices(Some("512"));
+    assert!(wide.contains("subgroups are 16 lanes wide"), "{wide}");
+    assert!(wide.contains("LP_NATIVE_VECTOR_WIDTH"), "{wide}");
+}

@@ -159,6 +159,18 @@ impl Gpu {
         }
         let wanted_features = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted_features;
+        let lanes = (info.subgroup_min_size, info.subgroup_max_size);
+        if is_software(&info) && features.contains(wgpu::Features::SUBGROUP) && lanes != (8, 8) {
+            let width = if lanes.0 == lanes.1 {
+                lanes.0.to_string()
+            } else {
+                format!("{}-{}", lanes.0, lanes.1)
+            };
+            eprintln!(
+                "abprop: this software adapter's subgroups are {width} lanes wide, and the fast GEMM kernels need 8: \
+                 with lavapipe, leave LP_NATIVE_VECTOR_WIDTH unset (or 256) for about 3x faster multiplies"
+            );
+        }
         let mut limits = wgpu::Limits::default();
         let alimits = adapter.limits();
         // Only what is checked for: never beyond the WebGPU defaults.
