@@ -35,11 +35,14 @@ pub fn read(path: &Path) -> Result<Run> {
     let named = |k: &str| lines[0].get(k).and_then(Value::as_str).map(str::to_string);
     let label = match (named("adapter"), named("backend")) {
         (Some(a), Some(b)) => format!("{a} ({b})"),
-        _ => path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        _ => file_name(path),
     };
     Ok(Run { label, lines })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Reads every run's file ([`read`]); runs whose labels coincide (two files from one adapter)
@@ -48,9 +51,7 @@ pub fn read_all(paths: &[std::path::PathBuf]) -> Result<Vec<Run>> {
     let mut runs = paths.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
     let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
     for (run, path) in runs.iter_mut().zip(paths) {
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = file_name(path);
         if labels.iter().filter(|l| **l == run.label).count() > 1 && run.label != name {
             run.label = format!("{} [{name}]", run.label);
         }
