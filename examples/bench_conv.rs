@@ -3,7 +3,7 @@
 //! Environment: KERNEL=all|sg64x64|sg64x32|tiled64x64|tiled128x128 (default: sgemm every
 //! kernel, convs the automatic choice), SHAPE=m,n,k (sgemm), LAYER=<name prefix>,
 //! PASS=fwd|bwd_in|bwd_w, PHASE=0|1 (force the general or the phase/window formulations),
-//! DETAIL=1 (each dispatch), REPS=<n>, SLOTS=<n> (`Gpu::slots` of the elementwise layout). Besides GFLOP/s of wall time it prints GFLOP per CPU-second of this process: on a
+//! DETAIL=1 (each dispatch), REPS=<n>; `ABPROP_SLOTS=n` sets `Gpu::slots` as for abprop. Besides GFLOP/s of wall time it prints GFLOP per CPU-second of this process: on a
 //! software adapter (lavapipe) that figure does not move when other work shares the cores.
 use abprop::gpu::{Gpu, Timer};
 use abprop::ops::conv_transpose::{self, ConvShape};
@@ -31,10 +31,7 @@ fn time2(gpu: &Gpu, seq: &[&abprop::gpu::Dispatch], reps: u32) -> (f64, f64) {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(|s| s.as_str()).unwrap_or("all");
-    let mut gpu = Gpu::new()?;
-    if let Some(v) = std::env::var("SLOTS").ok().and_then(|v| v.parse().ok()) {
-        gpu.slots = v;
-    }
+    let gpu = Gpu::new()?;
     let reps: u32 = std::env::var("REPS").map(|s| s.parse().unwrap()).unwrap_or(3);
     // KERNEL=all: every kernel; KERNEL=<name>: that one; unset: the automatic choice (convs)
     // and every kernel (sgemm).

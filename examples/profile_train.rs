@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example profile_train -- object-quick [batch]
 //!
-//! SLOTS=n sets `Gpu::slots` (vec4 slots per invocation of the elementwise kernels).
+//! `ABPROP_SLOTS=n` sets `Gpu::slots` (vec4 slots per invocation of the elementwise kernels).
 
 use abprop::abp::{preset, Observation, Trainer};
 use abprop::gpu::{Gpu, Timer};
@@ -13,11 +13,7 @@ use std::collections::BTreeMap;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("object-quick");
-    let mut gpu = Gpu::new()?;
-    // SLOTS=n: `Gpu::slots` of the elementwise layout (default: the adapter's).
-    if let Some(v) = std::env::var("SLOTS").ok().and_then(|v| v.parse().ok()) {
-        gpu.slots = v;
-    }
+    let gpu = Gpu::new()?;
     let p = preset(name)?;
     let mut hyper = p.hyper.clone();
     if let Some(b) = args.get(2) {

@@ -57,15 +57,17 @@ struct JsonLine<'a, T: Serialize> {
 
 /// `row` as one JSON line with the fields `adapter`, `backend`, `device_type` and `driver` of
 /// `gpu` appended.
-pub fn json_line<T: Serialize>(gpu: &Gpu, row: &T) -> Result<String> {
+pub fn json_line<T: Serialize>(gpu: &Gpu, row: &T) -> String {
     let c = gpu.choice();
-    Ok(serde_json::to_string(&JsonLine {
+    serde_json::to_string(&JsonLine {
         row,
         adapter: &c.name,
         backend: &c.backend,
         device_type: &c.device_type,
         driver: &c.driver,
-    })?)
+    })
+    // Strings and numbers only (a NaN becomes null): serializing cannot fail.
+    .expect("a benchmark row serializes to JSON")
 }
 
 /// Whether a kernel is measured against the SGEMM yardstick (else against copy).
