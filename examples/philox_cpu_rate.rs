@@ -17,7 +17,7 @@ fn main() {
         let t = Instant::now();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
-                .map(|i| s.spawn(move || cpu::normal(chunk, 7, 3, 1, (i * chunk) as u32)))
+                .map(|i| s.spawn(move || cpu::normal(chunk, [7, 3], 1, (i * chunk) as u32)))
                 .collect();
             for h in handles {
                 std::hint::black_box(h.join().expect("a worker panicked"));

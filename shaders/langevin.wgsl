@@ -1,9 +1,9 @@
-//! requires: common, philox
+//! requires: common, philox_common
 // Langevin dynamics for the latent factors (inferential back-propagation), in place:
 //   z <- z + (delta^2 / 2) (g - z) + delta * noise
 // g: gradient of the log-likelihood w.r.t. z (-z is the gradient of the N(0, I) log-prior).
 // noise of local element i is the N(0,1) sample of global element e = index_offset + i with
-// key (seed, stream) and counter (e / 4, step[0], 0, 0) (see philox.wgsl), step[0] read from
+// key (k0, k1) and counter (e / 4, step[0], 0, 0) (see philox_common.wgsl), step[0] read from
 // a u32 tensor that `advance` increments on the GPU: a loop of update, advance, update, ...
 // recorded once needs no CPU work between steps.
 // NOISE = false: plain gradient ascent on the log-posterior, z + (delta^2 / 2) (g - z).
@@ -15,8 +15,8 @@ struct Params {
     n4: u32,           // ceil(n / 4)
     half_d2: f32,      // delta^2 / 2
     delta: f32,
-    seed: u32,
-    stream: u32,
+    k0: u32,           // the Philox key (src/seed.rs)
+    k1: u32,
     index_offset: u32,
 }
 
@@ -40,7 +40,7 @@ fn update_slot(t: u32) {
     let zv = z[t];
     var nz = zv + p.half_d2 * (g[t] - zv);
     if NOISE {
-        nz = nz + p.delta * philox_normal4(p.seed, p.stream, step[0], p.index_offset + 4u * t);
+        nz = nz + p.delta * philox_normal4(p.k0, p.k1, step[0], p.index_offset + 4u * t);
     }
     let base = 4u * t;
     if base + 4u <= p.n {

@@ -1,5 +1,5 @@
 //! WGSL sources, compiled into the binary. WGSL has no include: a shader's first lines may
-//! name shared pieces with `//! requires: a, b`, which are prepended (e.g. `common`, `philox`).
+//! name shared pieces with `//! requires: a, b`, which are prepended (e.g. `common`, `philox_common`).
 
 include!(concat!(env!("OUT_DIR"), "/shaders_table.rs"));
 

@@ -7,7 +7,8 @@ use abprop::abp::{preset, Observation, Trainer};
 use abprop::data::Dataset;
 use abprop::eval::masks::{self, Occlusion};
 use abprop::eval::source::{self, Split, SplitOptions};
-use abprop::eval::{metrics, occlusion, pca::Pca, quick_net, reconstruction, sensing, Net, Setup};
+use abprop::eval::{metrics, occlusion, pca::Pca, reconstruction, sensing, Net, Setup};
+use abprop::model::presets::object_quick_net as quick_net;
 use common::*;
 use nalgebra::DMatrix;
 use rand::Rng;
@@ -141,7 +142,6 @@ fn tiny_setup(iterations: usize, batch: usize) -> Setup {
         infer_steps: 100,
         infer_delta: 0.05,
         panel: 8,
-        seed: 1,
         verbose: std::env::var_os("ABPROP_TEST_VERBOSE").is_some(),
     }
 }

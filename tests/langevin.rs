@@ -13,7 +13,7 @@ fn check(g: &Gpu, n: usize, len: usize, steps: u32, start: u32, delta: f32, nois
     let tz = g.upload("z", &[len], &z0).unwrap();
     let tg = g.upload("g", &[len], &grad).unwrap();
     let ts = g.upload::<u32>("step", &[1], &[start]).unwrap();
-    let up = langevin::update(g, n, &tz, &tg, &ts, delta, noise, 11, 2, off).unwrap();
+    let up = langevin::update(g, n, &tz, &tg, &ts, delta, noise, [11, 2], off).unwrap();
     let adv = langevin::advance(g, &ts).unwrap();
     let mut seq = Vec::new();
     for _ in 0..steps {
@@ -24,7 +24,7 @@ fn check(g: &Gpu, n: usize, len: usize, steps: u32, start: u32, delta: f32, nois
     let got = g.read::<f32>(&tz).unwrap();
     let mut want = z0.clone();
     for s in 0..steps {
-        langevin::cpu::update(&mut want[..n], &grad[..n], delta, noise, 11, 2, start + s, off);
+        langevin::cpu::update(&mut want[..n], &grad[..n], delta, noise, [11, 2], start + s, off);
     }
     let what = format!("langevin n={n} len={len} noise={noise} off={off} slots={}", g.slots);
     assert_close(&what, &got, &want, 1e-6, 1e-5);
@@ -62,7 +62,7 @@ fn noise_off_is_gradient_ascent() {
     let tg = g.upload("g", &[n], &grad).unwrap();
     let ts = g.upload::<u32>("step", &[1], &[0]).unwrap();
     let delta = 0.1f32;
-    let op = langevin::update(g, n, &tz, &tg, &ts, delta, false, 1, 1, 0).unwrap();
+    let op = langevin::update(g, n, &tz, &tg, &ts, delta, false, [1, 1], 0).unwrap();
     g.run(&op.seq()).unwrap();
     let want: Vec<f32> = z0
         .iter()
@@ -81,16 +81,16 @@ fn noise_is_philox_normal_and_changes_with_step() {
     let tz = g.zeros("z", &[n]).unwrap();
     let tg = g.zeros("g", &[n]).unwrap();
     let ts = g.upload::<u32>("step", &[1], &[7]).unwrap();
-    let op = langevin::update(g, n, &tz, &tg, &ts, 1.0, true, 5, 6, 0).unwrap();
+    let op = langevin::update(g, n, &tz, &tg, &ts, 1.0, true, [5, 6], 0).unwrap();
     g.run(&op.seq()).unwrap();
     let a = g.read::<f32>(&tz).unwrap();
     let tn = g.zeros("n", &[n]).unwrap();
-    let nop = philox::normal(g, &tn, 5, 6, 7).unwrap();
+    let nop = philox::normal(g, &tn, [5, 6], 7).unwrap();
     g.run(&nop.seq()).unwrap();
     assert_eq!(a, g.read::<f32>(&tn).unwrap());
     let adv = langevin::advance(g, &ts).unwrap();
     let z2 = g.zeros("z2", &[n]).unwrap();
-    let op2 = langevin::update(g, n, &z2, &tg, &ts, 1.0, true, 5, 6, 0).unwrap();
+    let op2 = langevin::update(g, n, &z2, &tg, &ts, 1.0, true, [5, 6], 0).unwrap();
     g.run(&[&adv.dispatches[0], &op2.dispatches[0]]).unwrap();
     let b = g.read::<f32>(&z2).unwrap();
     assert!(a.iter().zip(&b).filter(|(x, y)| x == y).count() < 4);
@@ -107,7 +107,7 @@ fn bench_update() {
     let ts = g.zeros("step", &[1]).unwrap();
     let timer = Timer::new(g);
     for noise in [false, true] {
-        let op = langevin::update(g, n, &tz, &tg, &ts, 0.3, noise, 1, 2, 0).unwrap();
+        let op = langevin::update(g, n, &tz, &tg, &ts, 0.3, noise, [1, 2], 0).unwrap();
         let s = timer.time(g, &op.seq(), 10).unwrap();
         eprintln!(
             "langevin update n={n} noise={noise}: {:.3} ms, {:.2} GB/s ({})",
@@ -116,7 +116,7 @@ fn bench_update() {
             timer.method
         );
     }
-    let op = philox::normal(g, &tz, 1, 2, 3).unwrap();
+    let op = philox::normal(g, &tz, [1, 2], 3).unwrap();
     let s = timer.time(g, &op.seq(), 10).unwrap();
     eprintln!(
         "philox normal n={n}: {:.3} ms, {:.2} GB/s, {:.0} M samples/s",

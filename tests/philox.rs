@@ -105,7 +105,7 @@ fn normal_cdf(x: f64) -> f64 {
 fn draw(n: usize, seed: u32, stream: u32, step: u32) -> Vec<f32> {
     let g = gpu();
     let t = g.zeros("z", &[n]).unwrap();
-    let op = philox::normal(g, &t, seed, stream, step).unwrap();
+    let op = philox::normal(g, &t, [seed, stream], step).unwrap();
     g.run(&op.seq()).unwrap();
     g.read::<f32>(&t).unwrap()
 }
@@ -134,7 +134,7 @@ fn normal_samples_statistics_and_reproducibility() {
     eprintln!("normal: mean {mean:.2e} var {var:.6} KS D {dmax:.2e} (bound {bound:.2e})");
 
     // GPU matches the CPU twin.
-    let want = cpu::normal(n, 1234, 0, 0, 0);
+    let want = cpu::normal(n, [1234, 0], 0, 0);
     assert_close("normal vs cpu", &x, &want, 0.0, 1e-5);
     let worst = x.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     eprintln!("normal: max |gpu - cpu| = {worst:.2e}");
@@ -156,7 +156,7 @@ fn normal_samples_statistics_and_reproducibility() {
         assert_close(
             "other key vs cpu",
             &y,
-            &cpu::normal(m, seed, stream, step, 0),
+            &cpu::normal(m, [seed, stream], step, 0),
             0.0,
             1e-5,
         );
@@ -181,10 +181,10 @@ fn normal_range_uses_offset_and_step_tensor() {
         let init: Vec<f32> = (0..len).map(|i| 100.0 + i as f32).collect();
         let t = g.upload("z", &[len], &init).unwrap();
         let step = g.upload::<u32>("step", &[1], &[17]).unwrap();
-        let op = philox::normal_range(g, &t, n, 42, 3, &step, off).unwrap();
+        let op = philox::normal_range(g, &t, n, [42, 3], &step, off).unwrap();
         g.run(&op.seq()).unwrap();
         let got = g.read::<f32>(&t).unwrap();
-        let mut want = cpu::normal(n, 42, 3, 17, off);
+        let mut want = cpu::normal(n, [42, 3], 17, off);
         want.extend_from_slice(&init[n..]);
         assert_close(
             &format!("normal_range n={n} off={off} slots={}", g.slots),
@@ -196,7 +196,7 @@ fn normal_range_uses_offset_and_step_tensor() {
         assert!(got[n..] == init[n..], "elements beyond n were changed");
     }
     // Element e of a range with an offset is element e of the full draw.
-    let full = cpu::normal(64, 9, 1, 2, 0);
-    let part = cpu::normal(50, 9, 1, 2, 13);
+    let full = cpu::normal(64, [9, 1], 2, 0);
+    let part = cpu::normal(50, [9, 1], 2, 13);
     assert_eq!(&full[13..63], &part[..]);
 }

@@ -155,7 +155,7 @@ fn same_seed_same_bits_and_resume_is_exact() {
 
     // Another seed gives another run.
     let mut h2 = h.clone();
-    h2.seed = 2;
+    h2.seed = 2.into();
     let mut t = Trainer::new(g, &spec, &h2, &data, &abprop::abp::Observation::Full, None).unwrap();
     t.iterate().unwrap();
     assert_ne!(

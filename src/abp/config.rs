@@ -2,6 +2,7 @@
 
 use crate::model::{presets, Spec};
 use crate::ops::optim::{Clip, Optimizer};
+use crate::seed::Seed;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +31,7 @@ pub struct Hyper {
     pub clip: Clip,
     pub iterations: usize,
     pub batch: usize,
-    pub seed: u64,
+    pub seed: Seed,
 }
 
 impl Hyper {
@@ -77,7 +78,7 @@ fn hyper(l: usize, d: f32, lr: f32, iterations: usize, batch: usize) -> Hyper {
         clip: Clip::Value(30.0),
         iterations,
         batch,
-        seed: 1,
+        seed: Seed(1),
     }
 }
 
@@ -93,23 +94,7 @@ pub const PRESET_NAMES: &[&str] = &[
 ];
 
 pub fn preset(name: &str) -> Result<Preset> {
-    use crate::model::spec::Layer;
-    let conv2d = |c| Layer::ConvTranspose2d {
-        channels: c,
-        kernel: 5,
-        stride: 2,
-        padding: 2,
-        output_padding: 1,
-    };
-    let conv1d = |c| Layer::ConvTranspose1d {
-        channels: c,
-        kernel: 25,
-        stride: 10,
-        padding: 8,
-        output_padding: 1,
-    };
-    let bn = || Layer::BatchNorm { eps: 1e-4 };
-    let lrelu = || Layer::LeakyRelu { slope: 0.2 };
+    let sound = Some(presets::SOUND_RATE);
     Ok(match name {
         "texture" => Preset {
             name: "texture",
@@ -121,22 +106,7 @@ pub fn preset(name: &str) -> Result<Preset> {
         "texture-quick" => Preset {
             name: "texture-quick",
             about: "z 4x4, four k5 s2 transposed convs 64-32-16-1 to 64x64 grayscale",
-            spec: Spec {
-                latent: [1, 4, 4],
-                layers: vec![
-                    conv2d(64),
-                    bn(),
-                    Layer::Relu,
-                    conv2d(32),
-                    bn(),
-                    Layer::Relu,
-                    conv2d(16),
-                    bn(),
-                    Layer::Relu,
-                    conv2d(1),
-                    Layer::Tanh,
-                ],
-            },
+            spec: presets::texture_quick_net(),
             hyper: hyper(10, 0.1, 1e-4, 300, 1),
             rate: None,
         },
@@ -145,70 +115,127 @@ pub fn preset(name: &str) -> Result<Preset> {
             about: "paper 5.2: z 1x6, four k25 s10 transposed convs 256-128-64-1 to 60000 samples at 11025 Hz",
             spec: presets::sound_net(),
             hyper: hyper(10, 0.1, 1e-4, 3000, 1),
-            rate: Some(11025),
+            rate: sound,
         },
         "sound-quick" => Preset {
             name: "sound-quick",
             about: "z 1x6, four k25 s10 transposed convs 32-16-8-1 to 60000 samples at 11025 Hz",
-            spec: Spec {
-                latent: [1, 1, 6],
-                layers: vec![
-                    conv1d(32),
-                    bn(),
-                    Layer::Relu,
-                    conv1d(16),
-                    bn(),
-                    Layer::Relu,
-                    conv1d(8),
-                    bn(),
-                    Layer::Relu,
-                    conv1d(1),
-                    Layer::Tanh,
-                ],
-            },
+            spec: presets::sound_quick_net(),
             hyper: hyper(10, 0.1, 1e-4, 300, 1),
-            rate: Some(11025),
+            rate: sound,
         },
-        "object" => Preset {
-            name: "object",
-            about: "paper 5.3: fc d=100 -> 4x4x512, k5 s2 transposed convs 256-128-64-3 to 64x64, leaky ReLU",
-            spec: presets::object_net(100, 3),
+        "object" | "object-d2" => Preset {
+            name: if name == "object" { "object" } else { "object-d2" },
+            about: if name == "object" {
+                "paper 5.3: fc d=100 -> 4x4x512, k5 s2 transposed convs 256-128-64-3 to 64x64, leaky ReLU"
+            } else {
+                "the object net with d = 2 (paper Figure 5)"
+            },
+            spec: presets::object_net(if name == "object" { 100 } else { 2 }, 3),
             hyper: hyper(30, 0.3, 1e-4, 600, 100),
             rate: None,
         },
-        "object-d2" => Preset {
-            name: "object-d2",
-            about: "the object net with d = 2 (paper Figure 5)",
-            spec: presets::object_net(2, 3),
-            hyper: hyper(30, 0.3, 1e-4, 600, 100),
+        "object-quick" | "object-d2-quick" => Preset {
+            name: if name == "object-quick" {
+                "object-quick"
+            } else {
+                "object-d2-quick"
+            },
+            about:
+                "fc d -> 4x4x64, k5 s2 transposed convs 32-16-1 to 32x32 grayscale (Fashion-MNIST resized), leaky ReLU",
+            spec: presets::object_quick_net(if name == "object-quick" { 20 } else { 2 }, 32)?,
+            hyper: hyper(30, 0.3, 1e-4, 100, 100),
             rate: None,
         },
-        "object-quick" | "object-d2-quick" => {
-            let d = if name == "object-quick" { 20 } else { 2 };
-            Preset {
-                name: if d == 2 { "object-d2-quick" } else { "object-quick" },
-                about: "fc d -> 4x4x64, k5 s2 transposed convs 32-16-1 to 32x32 grayscale (Fashion-MNIST resized), leaky ReLU",
-                spec: Spec {
-                    latent: [d, 1, 1],
-                    layers: vec![
-                        Layer::Dense { out: 4 * 4 * 64 },
-                        Layer::Reshape { shape: [64, 4, 4] },
-                        bn(),
-                        lrelu(),
-                        conv2d(32),
-                        bn(),
-                        lrelu(),
-                        conv2d(16),
-                        bn(),
-                        lrelu(),
-                        conv2d(1),
-                        Layer::Tanh,
-                    ],
-                },
-                hyper: hyper(30, 0.3, 1e-4, 100, 100),
-                rate: None,
-            }
-        }
         _ => bail!("unknown preset {name:?}; presets: {}", PRESET_NAMES.join(", ")),
     })
+}
+
+/// The sample rate of a model: the preset's, or for a custom spec the sound rate when it makes
+/// one channel of one row (a waveform), else none.
+pub fn rate_of(spec: &Spec) -> Result<Option<u32>> {
+    Ok((spec.latent[1] == 1 && spec.output()?[1] == 1).then_some(presets::SOUND_RATE))
+}
+
+/// The hyperparameters a command line may override: one definition, shared by `train` and
+/// `eval` (flattened into their arguments). Each field left out keeps the preset's value.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// Training iterations.
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Examples per batch.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Standard deviation s of the observation noise.
+    #[arg(long)]
+    pub sigma: Option<f32>,
+    /// Langevin steps L per iteration.
+    #[arg(long = "langevin-steps")]
+    pub langevin_steps: Option<usize>,
+    /// Langevin step size D.
+    #[arg(long)]
+    pub delta: Option<f32>,
+    /// Learning rate (of SGD, or of Adam with --adam).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum.
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Use Adam (beta1 0.5, beta2 0.999) instead of SGD with momentum.
+    #[arg(long)]
+    pub adam: bool,
+    /// Gradient descent instead of Langevin dynamics (the paper's Algorithm 1).
+    #[arg(long = "no-noise")]
+    pub no_noise: bool,
+    /// Persistent chains (warm start) or fresh short-run chains from N(0, I).
+    #[arg(long, value_enum)]
+    pub chains: Option<Chains>,
+    /// Clip each gradient value to [-c, c] (30 in the authors' release; 0 turns clipping off).
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Random seed (all 64 bits are used; see src/seed.rs).
+    #[arg(long)]
+    pub seed: Option<Seed>,
+}
+
+impl Overrides {
+    /// Sets what was given in `h`.
+    pub fn apply(&self, h: &mut Hyper) {
+        let set = |v: Option<usize>, f: &mut usize| {
+            if let Some(v) = v {
+                *f = v;
+            }
+        };
+        set(self.iterations, &mut h.iterations);
+        set(self.batch, &mut h.batch);
+        set(self.langevin_steps, &mut h.langevin_steps);
+        h.sigma = self.sigma.unwrap_or(h.sigma);
+        h.delta = self.delta.unwrap_or(h.delta);
+        h.noise &= !self.no_noise;
+        h.chains = self.chains.unwrap_or(h.chains);
+        h.seed = self.seed.unwrap_or(h.seed);
+        if let Some(c) = self.clip {
+            h.clip = if c > 0.0 { Clip::Value(c) } else { Clip::None };
+        }
+        let lr = self.lr.unwrap_or(match h.optimizer {
+            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
+        });
+        if self.adam && !matches!(h.optimizer, Optimizer::Adam { .. }) {
+            h.optimizer = Optimizer::Adam {
+                lr,
+                beta1: 0.5,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            };
+        }
+        match &mut h.optimizer {
+            Optimizer::Sgd { lr: l, momentum, .. } => {
+                *l = lr;
+                *momentum = self.momentum.unwrap_or(*momentum);
+            }
+            Optimizer::Adam { lr: l, .. } => *l = lr,
+        }
+    }
 }

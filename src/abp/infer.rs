@@ -23,8 +23,8 @@ pub struct Langevin {
     pub sigma: f32,
     pub delta: f32,
     pub noise: bool,
-    pub seed: u32,
-    pub stream: u32,
+    /// The Philox key of the noise (`Seed::key` of the use's stream).
+    pub key: [u32; 2],
 }
 
 impl Inference {
@@ -44,7 +44,7 @@ impl Inference {
         index_offset: usize,
         dyn_: Langevin,
     ) -> Result<Inference> {
-        let residual = observed.batch(gpu, gen, y, mask, dyn_.sigma, sse)?.residual;
+        let residual = observed.batch(gpu, gen, y, mask, dyn_.sigma, sse)?;
         let n = gen.latent().len();
         let update = langevin::update(
             gpu,
@@ -54,8 +54,7 @@ impl Inference {
             step,
             dyn_.delta,
             dyn_.noise,
-            dyn_.seed,
-            dyn_.stream,
+            dyn_.key,
             index_offset as u32,
         )?;
         let advance = langevin::advance(gpu, step)?;

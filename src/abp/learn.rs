@@ -34,9 +34,15 @@ impl Learning {
     }
 
     /// Appends the learning step to `seq`: forward, the residual (given), back-propagation to
-    /// the weights, and the optimizer on every parameter.
-    pub fn step<'a>(&'a self, gen: &'a Generator, residual: &'a Op, seq: &mut Vec<&'a Dispatch>) {
-        seq.extend(gen.forward_seq());
+    /// the weights, and the optimizer on every parameter. `packed`: the weights have been
+    /// packed for the ops since they last changed (by the Langevin steps before, which use the
+    /// same W), so the forward pass skips the packing; it is packed once per weight update.
+    pub fn step<'a>(&'a self, gen: &'a Generator, residual: &'a Op, packed: bool, seq: &mut Vec<&'a Dispatch>) {
+        if packed {
+            seq.extend(gen.forward_prepared_seq());
+        } else {
+            seq.extend(gen.forward_seq());
+        }
         seq.extend(residual.seq());
         seq.extend(gen.to_weights_seq());
         for s in &self.steps {

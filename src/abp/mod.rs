@@ -1,23 +1,27 @@
 //! Alternating back-propagation: inferential back-propagation (Langevin dynamics on each
-//! example's Z), learning back-propagation (one step on W), and the training loop.
+//! example's Z), learning back-propagation (one step on W), and the one training loop.
+//!
+//! - `config`: hyperparameters, presets (networks from `model::presets`), command-line overrides.
+//! - `observe`: how the data see the output (fully, through masks, through a sensing matrix).
+//! - `infer`, `learn`: the two halves of an iteration, recorded as GPU dispatches.
+//! - `trainer`: the training loop, with a hook called after every iteration.
+//! - `checkpoint`: what a run saves and how it is resumed or used.
+//! - `run`: `abprop train`'s plan (preset, spec or resumed run) and its hook (log, checkpoints,
+//!   snapshots).
+//! - `synthesis`, `reconstruct`: using a learned model.
 
+pub mod checkpoint;
 pub mod config;
 pub mod infer;
 pub mod learn;
 pub mod observe;
 pub mod reconstruct;
+pub mod run;
 pub mod synthesis;
 pub mod trainer;
 
-pub use config::{preset, Chains, Hyper, Preset, PRESET_NAMES};
+pub use checkpoint::Model;
+pub use config::{preset, Chains, Hyper, Overrides, Preset, PRESET_NAMES};
 pub use observe::Observation;
-pub use trainer::{TrainOptions, Trainer};
-
-/// Philox streams used by the trainer and the tools, so no two uses share random numbers.
-pub mod stream {
-    pub const LANGEVIN: u32 = 0;
-    pub const INIT_Z: u32 = 1;
-    pub const SYNTHESIZE: u32 = 2;
-    pub const FRESH_Z: u32 = 3;
-    pub const RECONSTRUCT: u32 = 4;
-}
+pub use run::{Plan, TrainOptions};
+pub use trainer::{Step, Trainer};

@@ -19,23 +19,6 @@ pub enum Observation {
     Sensing { k: usize, matrix: Vec<f32> },
 }
 
-impl Observation {
-    /// Values observed per example, given the model's output size.
-    pub fn observed_len(&self, per_output: usize) -> usize {
-        match self {
-            Observation::Sensing { k, .. } => *k,
-            _ => per_output,
-        }
-    }
-}
-
-/// The GPU side for one batch: the residual of the observed values and its back-propagation
-/// to the gradient w.r.t. f(Z), recorded as one op.
-pub struct Observed {
-    pub residual: Op,
-    _own: Vec<Tensor>,
-}
-
 /// Resources shared by every batch (S on the GPU and its scratch).
 pub struct ObservedShared {
     sensing: Option<(DenseShape, Tensor, Tensor, Tensor, Tensor)>,
@@ -69,7 +52,9 @@ impl ObservedShared {
     }
 
     /// The residual op for one batch whose observed values are `y` ([batch, observed]) and
-    /// mask `mask`; `sse` receives the per-example squared error of the observed values.
+    /// mask `mask`: the residual of the observed values and its back-propagation to the
+    /// gradient w.r.t. f(Z), as one op; `sse` receives the per-example squared error of the
+    /// observed values.
     pub fn batch(
         &self,
         gpu: &Gpu,
@@ -78,9 +63,9 @@ impl ObservedShared {
         mask: Option<&Tensor>,
         sigma: f32,
         sse: &Tensor,
-    ) -> Result<Observed> {
+    ) -> Result<Op> {
         let per = gen.output().len() / gen.batch;
-        let residual = match &self.sensing {
+        Ok(match &self.sensing {
             None => loss::residual(
                 gpu,
                 gen.batch,
@@ -95,10 +80,6 @@ impl ObservedShared {
             Some((s, m, b, proj, r)) => dense::forward(gpu, s, gen.output(), m, b, proj)?
                 .then(loss::residual(gpu, gen.batch, s.d_out, y, proj, None, sigma, r, sse)?)
                 .then(dense::backward_input(gpu, s, r, m, gen.output_grad())?),
-        };
-        Ok(Observed {
-            residual,
-            _own: Vec::new(),
         })
     }
 }

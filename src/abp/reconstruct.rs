@@ -3,11 +3,11 @@
 
 use super::infer::{Inference, Langevin};
 use super::observe::{Observation, ObservedShared};
-use super::stream;
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu};
 use crate::model::{Generator, HostParams, Spec};
 use crate::ops::philox;
+use crate::seed::{Seed, Stream};
 use anyhow::{bail, Result};
 
 #[derive(Clone, Copy, Debug)]
@@ -16,7 +16,7 @@ pub struct ReconstructOptions {
     pub delta: f32,
     pub sigma: f32,
     pub noise: bool,
-    pub seed: u32,
+    pub seed: Seed,
     pub batch: usize,
 }
 
@@ -27,7 +27,7 @@ impl Default for ReconstructOptions {
             delta: 0.05,
             sigma: 0.3,
             noise: true,
-            seed: 1,
+            seed: Seed(1),
             batch: 100,
         }
     }
@@ -99,16 +99,14 @@ pub fn reconstruct(
             sigma: o.sigma,
             delta: o.delta,
             noise: o.noise,
-            seed: o.seed,
-            stream: stream::RECONSTRUCT,
+            key: o.seed.key(Stream::Reconstruct),
         };
         let inf = Inference::new(gpu, g, shared, &y, mask.as_ref(), &sse, &step, start * d, dynamics)?;
         let init = philox::normal_range(
             gpu,
             g.latent(),
             b * d,
-            o.seed,
-            stream::INIT_Z,
+            o.seed.key(Stream::InitZ),
             &step,
             (start * d) as u32,
         )?;
@@ -140,4 +138,29 @@ pub fn reconstruct(
         start += b;
     }
     Ok(out)
+}
+
+impl Reconstruction {
+    /// The mean of the per-example errors.
+    pub fn mean_mse(&self) -> f64 {
+        self.mse.iter().sum::<f64>() / self.mse.len().max(1) as f64
+    }
+
+    /// `errors.json` (written atomically): the mean and per-example errors of the examples
+    /// `names`, with the inference settings.
+    pub fn write_errors(&self, path: &std::path::Path, names: &[String], o: &ReconstructOptions) -> Result<()> {
+        let rows: Vec<_> = names
+            .iter()
+            .zip(&self.mse)
+            .map(|(name, e)| serde_json::json!({"example": name, "mse": e}))
+            .collect();
+        let report = serde_json::json!({
+            "examples": self.mse.len(),
+            "mean_mse": self.mean_mse(),
+            "steps": o.steps,
+            "delta": o.delta,
+            "per_example": rows,
+        });
+        crate::io::checkpoint::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())
+    }
 }

@@ -1,66 +1,15 @@
 //! Using a learned model: synthesize (Z ~ N(0, I) or given Z), the d = 2 panel of the paper's
 //! Figure 5, interpolation between inferred Z (Figure 6), and writing the results.
 
-use super::stream;
-use super::trainer::{params_from, spec_from};
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
 use crate::io::media;
 use crate::model::{Generator, HostParams, Shape, Spec};
 use crate::ops::philox;
+use crate::seed::{Seed, Stream};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// A learned model read from a checkpoint.
-pub struct Model {
-    pub spec: Spec,
-    pub hyper: super::Hyper,
-    pub params: HostParams,
-    pub rate: Option<u32>,
-    /// The inferred Z of the training examples, [n, latent...], and their names.
-    pub z: Option<(Vec<usize>, Vec<f32>)>,
-    pub names: Vec<String>,
-}
-
-impl Model {
-    pub fn load(path: &Path) -> Result<Model> {
-        let c = Checkpoint::load(path)?;
-        let (spec, hyper) = spec_from(&c).with_context(|| format!("{}", path.display()))?;
-        let params = params_from(&c, &spec).with_context(|| format!("{}", path.display()))?;
-        let z = c
-            .get("z")
-            .ok()
-            .and_then(|t| Some((t.shape().to_vec(), t.f32().ok()?.to_vec())));
-        let names = c
-            .meta("examples")
-            .ok()
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_default();
-        let rate = c.meta("rate").ok().and_then(|r| r.parse().ok());
-        Ok(Model {
-            spec,
-            hyper,
-            params,
-            rate,
-            z,
-            names,
-        })
-    }
-
-    /// Z of training example `i`.
-    pub fn example_z(&self, i: usize) -> Result<Vec<f32>> {
-        let (shape, v) = self.z.as_ref().context("the checkpoint holds no inferred Z")?;
-        let d: usize = shape[1..].iter().product();
-        if i >= shape[0] {
-            bail!(
-                "example {i} out of range: the model was trained on {} examples",
-                shape[0]
-            );
-        }
-        Ok(v[i * d..(i + 1) * d].to_vec())
-    }
-}
 
 /// Largest batch rendered at once.
 const CHUNK: usize = 256;
@@ -86,9 +35,9 @@ pub fn render(gpu: &Gpu, spec: &Spec, params: &HostParams, z: &[f32], count: usi
 }
 
 /// `count` latent vectors ~ N(0, I) of shape `latent`, from `seed` (Philox on the GPU).
-pub fn sample_z(gpu: &Gpu, latent: Shape, count: usize, seed: u32) -> Result<Vec<f32>> {
+pub fn sample_z(gpu: &Gpu, latent: Shape, count: usize, seed: impl Into<Seed>) -> Result<Vec<f32>> {
     let t = gpu.zeros("z", &[count, latent[0], latent[1], latent[2]])?;
-    let op = philox::normal(gpu, &t, seed, stream::SYNTHESIZE, 0)?;
+    let op = philox::normal(gpu, &t, seed.into().key(Stream::Synthesize), 0)?;
     gpu.run(&op.seq())?;
     gpu.read(&t)
 }

@@ -1,56 +1,44 @@
-//! The training loop: all Y_i, Z_i and W resident on the GPU; one submit and one small
-//! read-back (the per-example squared errors) per iteration; atomic checkpoints, a JSON-lines
-//! log, snapshots, and exact resumption.
+//! The training loop, the one in abprop: all Y_i, Z_i and W resident on the GPU; one submit and
+//! one small read-back (the per-example squared errors) per iteration. `train`, the
+//! evaluations and the benchmark all run [`Trainer::train`] and differ only in the hook it
+//! calls after every iteration (logs, checkpoints, snapshots, curves, timing).
 
+use super::checkpoint::params_from;
 use super::config::{Chains, Hyper};
 use super::infer::{Inference, Langevin};
 use super::learn::Learning;
 use super::observe::{Observation, ObservedShared};
-use super::stream;
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
-use crate::io::checkpoint::{Checkpoint, HostTensor};
+use crate::io::checkpoint::Checkpoint;
 use crate::model::{init_params, Generator, HostParams, Spec};
 use crate::ops::philox;
-use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use crate::seed::Stream;
+use anyhow::{bail, Result};
 use std::time::Instant;
 
-pub const FORMAT: &str = "abprop-checkpoint-1";
-
-/// Where and how often a run writes.
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    pub out: PathBuf,
-    /// Write the checkpoint every this many iterations (and at the end).
-    pub checkpoint_every: usize,
-    /// Write reconstruction and sample snapshots every this many iterations (0: only at the end).
-    pub snapshot_every: usize,
-    /// Show a progress bar (on a terminal).
-    pub progress: bool,
-}
-
 pub struct Trainer<'g> {
-    gpu: &'g Gpu,
+    pub(super) gpu: &'g Gpu,
     pub spec: Spec,
     pub hyper: Hyper,
     pub gen: Generator,
     /// Examples trained on (a whole number of batches).
     pub n: usize,
     pub rate: Option<u32>,
+    /// The preset the network came from, if any (recorded in checkpoints).
+    pub preset: Option<String>,
     pub names: Vec<String>,
-    z: Vec<Tensor>,
+    pub(super) z: Vec<Tensor>,
     _y: Vec<Tensor>,
     _masks: Vec<Tensor>,
     _shared: ObservedShared,
     /// Values observed in all (for the mean error).
     observed_count: f64,
-    _sse: Tensor,
+    sse: Tensor,
     sse_all: Tensor,
-    step: Tensor,
-    fresh_step: Tensor,
+    /// The GPU counters of Langevin steps and fresh-chain draws (saved in checkpoints).
+    pub(super) step: Tensor,
+    pub(super) fresh_step: Tensor,
     infers: Vec<Inference>,
     fresh: Vec<Op>,
     fresh_advance: Option<Op>,
@@ -60,18 +48,21 @@ pub struct Trainer<'g> {
     pub last_error: Option<f64>,
 }
 
-/// One line of the JSON-lines log.
-#[derive(serde::Serialize)]
-pub struct LogLine {
+/// What the loop reports to its hook after each iteration (also a line of `log.jsonl`).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Step {
     pub iteration: usize,
+    /// Mean squared reconstruction error per observed value.
     pub mse: f64,
+    /// Seconds since this call of [`Trainer::train`] began.
     pub seconds: f64,
 }
 
 impl<'g> Trainer<'g> {
-    /// A new run on `data`, or a resumed one when `resume` is given. `data` holds what is
-    /// observed of each example through `observation`: the whole output (shaped as the model's
-    /// output, possibly with a mask of the observed values) or its projection S Y.
+    /// A new run on `data`, or a resumed one when `resume` is given (its checkpoint, see
+    /// [`super::checkpoint`]). `data` holds what is observed of each example through
+    /// `observation`: the whole output (shaped as the model's output, possibly with a mask of
+    /// the observed values) or its projection S Y.
     pub fn new(
         gpu: &'g Gpu,
         spec: &Spec,
@@ -143,8 +134,7 @@ impl<'g> Trainer<'g> {
                         gpu,
                         &t,
                         t.len(),
-                        hyper.seed as u32,
-                        stream::INIT_Z,
+                        hyper.seed.key(Stream::InitZ),
                         &zero_step,
                         (b * batch * d) as u32,
                     )?);
@@ -187,8 +177,7 @@ impl<'g> Trainer<'g> {
             sigma: hyper.sigma,
             delta: hyper.delta,
             noise: hyper.noise,
-            seed: hyper.seed as u32,
-            stream: stream::LANGEVIN,
+            key: hyper.seed.key(Stream::Langevin),
         };
         let mut infers = Vec::new();
         let mut fresh = Vec::new();
@@ -209,8 +198,7 @@ impl<'g> Trainer<'g> {
                     gpu,
                     gen.latent(),
                     gen.latent().len(),
-                    hyper.seed as u32,
-                    stream::FRESH_Z,
+                    hyper.seed.key(Stream::FreshZ),
                     &fresh_step,
                     (b * batch * d) as u32,
                 )?);
@@ -229,13 +217,14 @@ impl<'g> Trainer<'g> {
             gen,
             n,
             rate: data.rate,
+            preset: None,
             names: data.names[..n].to_vec(),
             z,
             _y: y,
             _masks: mk,
             _shared: shared,
             observed_count,
-            _sse: sse,
+            sse,
             sse_all,
             step,
             fresh_step,
@@ -247,8 +236,7 @@ impl<'g> Trainer<'g> {
             last_error: None,
         };
         if let Some(c) = resume {
-            t.iteration = c.meta("iteration")?.parse().context("checkpoint metadata iteration")?;
-            t.restore_optimizer(c)?;
+            t.restore(c)?;
         }
         Ok(t)
     }
@@ -265,11 +253,12 @@ impl<'g> Trainer<'g> {
                 gpu.copy(&mut enc, zb, self.gen.latent());
             }
             let mut seq = self.infer_seq(b);
-            self.learning.step(&self.gen, inf.residual(), &mut seq);
+            self.learning
+                .step(&self.gen, inf.residual(), self.hyper.langevin_steps > 0, &mut seq);
             gpu.record(&mut enc, &seq);
             gpu.copy(&mut enc, self.gen.latent(), zb);
             enc.copy_buffer_to_buffer(
-                &self._sse.buffer,
+                &self.sse.buffer,
                 0,
                 &self.sse_all.buffer,
                 (b * batch * 4) as u64,
@@ -296,6 +285,22 @@ impl<'g> Trainer<'g> {
         Ok(mse)
     }
 
+    /// The training loop: iterates until `hyper.iterations`, calling `hook` after every
+    /// iteration with the trainer and that iteration's [`Step`]. A hook's error ends the loop.
+    pub fn train(&mut self, mut hook: impl FnMut(&Trainer<'g>, &Step) -> Result<()>) -> Result<()> {
+        let start = Instant::now();
+        while self.iteration < self.hyper.iterations {
+            let mse = self.iterate()?;
+            let step = Step {
+                iteration: self.iteration,
+                mse,
+                seconds: start.elapsed().as_secs_f64(),
+            };
+            hook(self, &step)?;
+        }
+        Ok(())
+    }
+
     /// The dispatches of batch `b`'s inference (its L Langevin steps), for timing.
     pub fn infer_seq(&self, b: usize) -> Vec<&Dispatch> {
         let mut seq = Vec::new();
@@ -319,10 +324,11 @@ impl<'g> Trainer<'g> {
         names.join(", ")
     }
 
-    /// The dispatches of batch `b`'s learning step, for timing.
+    /// The dispatches of batch `b`'s learning step, for timing (with the weights' packing).
     pub fn learn_seq(&self, b: usize) -> Vec<&Dispatch> {
         let mut seq = Vec::new();
-        self.learning.step(&self.gen, self.infers[b].residual(), &mut seq);
+        self.learning
+            .step(&self.gen, self.infers[b].residual(), false, &mut seq);
         seq
     }
 
@@ -344,175 +350,12 @@ impl<'g> Trainer<'g> {
         self.gpu.read(self.gen.output())
     }
 
-    /// f(Z; W) for one batch of Z ~ N(0, I) drawn from `seed`.
-    pub fn samples(&self, seed: u32) -> Result<Vec<f32>> {
-        let op = philox::normal(self.gpu, self.gen.latent(), seed, stream::SYNTHESIZE, 0)?;
+    /// f(Z; W) for one batch of Z ~ N(0, I) drawn from the run's seed.
+    pub fn samples(&self) -> Result<Vec<f32>> {
+        let op = philox::normal(self.gpu, self.gen.latent(), self.hyper.seed.key(Stream::Synthesize), 0)?;
         let mut seq = op.seq();
         seq.extend(self.gen.forward_seq());
         self.gpu.run(&seq)?;
         self.gpu.read(self.gen.output())
     }
-
-    /// Everything needed to resume exactly or to use the model.
-    pub fn checkpoint(&self) -> Result<Checkpoint> {
-        let mut tensors = BTreeMap::new();
-        for (name, shape, v) in self.gen.read_params(self.gpu)? {
-            tensors.insert(name, HostTensor::F32(shape, v));
-        }
-        let l = self.spec.latent;
-        tensors.insert(
-            "z".into(),
-            HostTensor::F32(vec![self.n, l[0], l[1], l[2]], self.latents()?),
-        );
-        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
-            for (slot, t) in st.tensors() {
-                let key = format!("optim.{}.{}", p.name, slot);
-                if slot == "step" {
-                    tensors.insert(key, HostTensor::U32(t.shape.clone(), self.gpu.read(t)?));
-                } else {
-                    tensors.insert(key, HostTensor::F32(t.shape.clone(), self.gpu.read(t)?));
-                }
-            }
-        }
-        tensors.insert(
-            "langevin_step".into(),
-            HostTensor::U32(vec![1], self.gpu.read(&self.step)?),
-        );
-        tensors.insert(
-            "fresh_step".into(),
-            HostTensor::U32(vec![1], self.gpu.read(&self.fresh_step)?),
-        );
-        let mut metadata = std::collections::HashMap::new();
-        metadata.insert("format".into(), FORMAT.into());
-        metadata.insert("abprop_version".into(), env!("CARGO_PKG_VERSION").into());
-        metadata.insert("spec".into(), serde_json::to_string(&self.spec)?);
-        metadata.insert("hyper".into(), serde_json::to_string(&self.hyper)?);
-        metadata.insert("iteration".into(), self.iteration.to_string());
-        metadata.insert("examples".into(), serde_json::to_string(&self.names)?);
-        if let Some(r) = self.rate {
-            metadata.insert("rate".into(), r.to_string());
-        }
-        Ok(Checkpoint { tensors, metadata })
-    }
-
-    fn restore_optimizer(&self, c: &Checkpoint) -> Result<()> {
-        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
-            for (slot, t) in st.tensors() {
-                let key = format!("optim.{}.{}", p.name, slot);
-                match c.get(&key)? {
-                    HostTensor::F32(_, v) => self.gpu.write(t, v)?,
-                    HostTensor::U32(_, v) => self.gpu.write(t, v)?,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the output grids of batch 0's reconstructions and a batch of samples (PNG), or
-    /// WAVs and waveform plots for sound.
-    pub fn snapshot(&self, dir: &Path, tag: &str) -> Result<()> {
-        let [c, h, w] = self.spec.output()?;
-        let rec = self.reconstructions(0)?;
-        let smp = self.samples(self.hyper.seed as u32)?;
-        let k = self.gen.batch.min(64);
-        std::fs::create_dir_all(dir)?;
-        if let Some(rate) = self.rate {
-            crate::io::media::write_wav(&dir.join(format!("reconstruction-{tag}.wav")), &rec[..w], rate)?;
-            crate::io::media::write_wav(&dir.join(format!("sample-{tag}.wav")), &smp[..w], rate)?;
-            crate::io::media::write_waveform(&dir.join(format!("reconstruction-{tag}.png")), &rec[..w], 800, 160)?;
-        } else {
-            let cols = (k as f64).sqrt().ceil() as usize;
-            crate::io::media::write_grid(&dir.join(format!("reconstruction-{tag}.png")), &rec, k, c, h, w, cols)?;
-            crate::io::media::write_grid(&dir.join(format!("sample-{tag}.png")), &smp, k, c, h, w, cols)?;
-        }
-        Ok(())
-    }
-
-    /// Trains to `hyper.iterations`, writing checkpoints, the log and snapshots under
-    /// `opts.out`. A diverging run stops with an error and leaves the last good checkpoint.
-    pub fn run(&mut self, opts: &TrainOptions) -> Result<()> {
-        std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
-        let ckpt = opts.out.join("checkpoint.safetensors");
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(opts.out.join("log.jsonl"))
-            .context("cannot open the log")?;
-        let bar = if opts.progress {
-            let b = indicatif::ProgressBar::new(self.hyper.iterations as u64);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} iterations, {elapsed} elapsed, {eta} left, {msg}",
-                )
-                .unwrap(),
-            );
-            b.set_position(self.iteration as u64);
-            b
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        let start = Instant::now();
-        while self.iteration < self.hyper.iterations {
-            let mse = self.iterate()?;
-            let line = LogLine {
-                iteration: self.iteration,
-                mse,
-                seconds: start.elapsed().as_secs_f64(),
-            };
-            writeln!(log, "{}", serde_json::to_string(&line)?)?;
-            bar.set_position(self.iteration as u64);
-            bar.set_message(format!("mse {mse:.5}"));
-            let last = self.iteration == self.hyper.iterations;
-            if last || (opts.checkpoint_every > 0 && self.iteration.is_multiple_of(opts.checkpoint_every)) {
-                let c = self.checkpoint()?;
-                // Never replace a good checkpoint with one holding NaN or Inf.
-                if let Some(name) = c
-                    .tensors
-                    .iter()
-                    .find(|(_, t)| t.f32().is_ok_and(|v| v.iter().any(|x| !x.is_finite())))
-                    .map(|(n, _)| n)
-                {
-                    bail!(
-                        "tensor {name} holds NaN or Inf after iteration {}: training diverged (try a smaller --lr or --delta); the last checkpoint is kept",
-                        self.iteration
-                    );
-                }
-                c.save(&ckpt)?;
-            }
-            if last || (opts.snapshot_every > 0 && self.iteration.is_multiple_of(opts.snapshot_every)) {
-                self.snapshot(&opts.out, &format!("{:06}", self.iteration))?;
-            }
-        }
-        bar.finish();
-        Ok(())
-    }
-}
-
-/// The parameters of `spec` from a checkpoint, checked against its shapes.
-pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
-    let want = init_params(spec, 0)?;
-    want.into_iter()
-        .map(|(name, shape, _)| {
-            let t = c.get(&name)?;
-            if t.shape() != shape.as_slice() {
-                bail!(
-                    "checkpoint tensor {name} is {:?}, the model needs {:?}",
-                    t.shape(),
-                    shape
-                );
-            }
-            Ok((name, shape, t.f32()?.to_vec()))
-        })
-        .collect()
-}
-
-/// The model spec and hyperparameters stored in a checkpoint.
-pub fn spec_from(c: &Checkpoint) -> Result<(Spec, Hyper)> {
-    if c.meta("format").ok() != Some(FORMAT) {
-        bail!("not an abprop checkpoint (metadata format is not {FORMAT})");
-    }
-    let spec: Spec = serde_json::from_str(c.meta("spec")?).context("checkpoint spec")?;
-    spec.shapes()?;
-    let hyper: Hyper = serde_json::from_str(c.meta("hyper")?).context("checkpoint hyperparameters")?;
-    Ok((spec, hyper))
 }

@@ -65,7 +65,7 @@ fn measure(v: &Value) -> Option<(String, String, &'static str, f64, bool)> {
     let num = |k: &str| v.get(k).and_then(Value::as_f64);
     if let Some(kernel) = v.get("kernel").and_then(Value::as_str) {
         let shape = v.get("shape").and_then(Value::as_str).unwrap_or("").to_string();
-        let (unit, value) = if kernel == "sgemm" || super::gemm_class(kernel) {
+        let (unit, value) = if kernel == "sgemm" || super::kernels::gemm_class(kernel) {
             ("GFLOP/s", num("gflops")?)
         } else {
             ("GB/s", num("gbps")?)

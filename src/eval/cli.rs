@@ -182,7 +182,7 @@ pub fn setup(c: &Common, d: Option<usize>) -> Result<Setup> {
             *lr = v;
         }
     }
-    hyper.seed = c.seed;
+    hyper.seed = c.seed.into();
     hyper.validate()?;
     if c.infer_steps == 0 {
         bail!("--infer-steps must be positive");
@@ -195,7 +195,6 @@ pub fn setup(c: &Common, d: Option<usize>) -> Result<Setup> {
         infer_steps: c.infer_steps,
         infer_delta: c.infer_delta,
         panel: c.panel,
-        seed: c.seed,
         verbose: !c.quiet,
     })
 }

@@ -24,15 +24,14 @@ pub mod sensing;
 pub mod source;
 
 use crate::abp::reconstruct::ReconstructOptions;
+use crate::abp::run::Log;
 use crate::abp::{Hyper, Observation, Trainer};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::model::spec::Layer;
 use crate::model::{presets, Spec};
-use anyhow::{bail, Context, Result};
-use std::io::Write;
+use anyhow::{bail, Result};
 use std::path::Path;
-use std::time::Instant;
 
 /// Which generator network an evaluation trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -47,17 +46,17 @@ pub enum Net {
 
 /// The network for latent dimension `d` and `size` x `size` grayscale outputs.
 pub fn network(net: Net, d: usize, size: usize) -> Result<Spec> {
-    if d == 0 {
-        bail!("the latent dimension must be positive");
-    }
     match net {
         Net::Paper => {
+            if d == 0 {
+                bail!("the latent dimension must be positive");
+            }
             if size != 64 {
                 bail!("the paper network makes 64x64 images; use --size 64 (or --net quick)");
             }
             Ok(presets::object_net(d, 1))
         }
-        Net::Quick => quick_net(d, size),
+        Net::Quick => presets::object_quick_net(d, size),
     }
 }
 
@@ -85,46 +84,6 @@ pub fn describe(net: Net, size: usize) -> String {
     )
 }
 
-/// A small generator like the object-quick preset: fc d -> 4x4 x C, then k5 s2 transposed
-/// convolutions halving the channels (C/2, C/4, ..., then 1) up to `size` (4 * 2^k), with
-/// batch norm and leaky ReLU between them and tanh at the bottom. C = 64 for 32x32.
-pub fn quick_net(d: usize, size: usize) -> Result<Spec> {
-    if size < 8 || !size.is_power_of_two() {
-        bail!("the quick network makes square images of side 8, 16, 32, 64 or 128, not {size}");
-    }
-    let ups = size.trailing_zeros() as usize - 2;
-    let top = 8 << ups;
-    let conv = |c| Layer::ConvTranspose2d {
-        channels: c,
-        kernel: 5,
-        stride: 2,
-        padding: 2,
-        output_padding: 1,
-    };
-    let mut layers = vec![
-        Layer::Dense { out: 16 * top },
-        Layer::Reshape { shape: [top, 4, 4] },
-        Layer::BatchNorm { eps: 1e-4 },
-        Layer::LeakyRelu { slope: 0.2 },
-    ];
-    for k in 1..=ups {
-        if k < ups {
-            layers.push(conv(top >> k));
-            layers.push(Layer::BatchNorm { eps: 1e-4 });
-            layers.push(Layer::LeakyRelu { slope: 0.2 });
-        } else {
-            layers.push(conv(1));
-            layers.push(Layer::Tanh);
-        }
-    }
-    let spec = Spec {
-        latent: [d, 1, 1],
-        layers,
-    };
-    spec.shapes()?;
-    Ok(spec)
-}
-
 /// What every experiment shares.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Setup {
@@ -139,7 +98,6 @@ pub struct Setup {
     pub infer_delta: f32,
     /// Examples shown in the image panels.
     pub panel: usize,
-    pub seed: u64,
     /// Progress lines on stderr.
     #[serde(skip)]
     pub verbose: bool,
@@ -153,7 +111,7 @@ impl Setup {
             delta: self.infer_delta,
             sigma,
             noise: true,
-            seed: self.seed as u32,
+            seed: self.hyper.seed,
             batch: self.hyper.batch,
         }
     }
@@ -179,9 +137,9 @@ pub struct Trained<'g> {
     pub seconds: f64,
 }
 
-/// Trains `hyper.iterations` iterations, writing `log.jsonl` in `dir` (one line per
-/// iteration, with whatever `every` returns merged in), and calling `every` after each
-/// iteration.
+/// Trains `hyper.iterations` iterations with the one training loop, writing `log.jsonl` in
+/// `dir` (one line per iteration, with whatever `every` returns merged in), and calling `every`
+/// after each iteration.
 #[allow(clippy::too_many_arguments)]
 pub fn train<'g>(
     gpu: &'g Gpu,
@@ -193,37 +151,27 @@ pub fn train<'g>(
     dir: &Path,
     mut every: impl FnMut(&Trainer<'g>) -> Result<Option<serde_json::Value>>,
 ) -> Result<Trained<'g>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut log = std::fs::File::create(dir.join("log.jsonl")).context("cannot create the log")?;
+    let mut log = Log::open(dir, true)?;
     let mut t = Trainer::new(gpu, spec, hyper, data, observation, None)?;
-    let start = Instant::now();
     let mut errors = Vec::new();
-    for it in 1..=hyper.iterations {
-        let mse = t.iterate()?;
-        errors.push(mse);
-        let mut line = serde_json::json!({
-            "iteration": it,
-            "mse": mse,
-            "seconds": start.elapsed().as_secs_f64(),
-        });
-        if let Some(extra) = every(&t)? {
-            if let (Some(l), Some(e)) = (line.as_object_mut(), extra.as_object()) {
-                l.extend(e.clone());
-            }
-        }
-        writeln!(log, "{line}")?;
+    let mut seconds = 0.0;
+    t.train(|t, step| {
+        errors.push(step.mse);
+        seconds = step.seconds;
+        log.write(step, every(t)?)?;
+        let it = step.iteration;
         if it % 10 == 0 || it == hyper.iterations {
             setup.say(&format!(
-                "  iteration {it}/{}: mse {mse:.5} ({:.0} s)",
-                hyper.iterations,
-                start.elapsed().as_secs_f64()
+                "  iteration {it}/{}: mse {:.5} ({:.0} s)",
+                hyper.iterations, step.mse, step.seconds
             ));
         }
-    }
+        Ok(())
+    })?;
     Ok(Trained {
         trainer: t,
         errors,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds,
     })
 }
 

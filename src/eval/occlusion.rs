@@ -107,7 +107,7 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
     let [c, h, w] = train_data.shape;
     let per = c * h * w;
     let spec = network(setup.net, setup.d, setup.size)?;
-    let (seed_train, seed_test) = mask_seeds(setup.seed);
+    let (seed_train, seed_test) = mask_seeds(setup.hyper.seed.0);
     let mut rows = Vec::new();
     for occ in settings {
         let name = occ.to_string();
@@ -132,7 +132,7 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
         // T1.
         let (t1, t1_mean) = training_recovery(t, &train_data, &m, &dir, setup.panel)?;
         // T2.
-        let smp = t.samples(setup.seed as u32)?;
+        let smp = t.samples()?;
         let k = t.gen.batch.min(64);
         media::write_grid(
             &dir.join("samples.png"),
@@ -288,7 +288,7 @@ pub fn report_training(
     if let Some(test) = test {
         let [_, h, w] = test.shape;
         let per = test.per_example();
-        let (test_obs, tm) = occlude(test, &Occlusion::parse(spec)?, mask_seeds(t.hyper.seed).1)?;
+        let (test_obs, tm) = occlude(test, &Occlusion::parse(spec)?, mask_seeds(t.hyper.seed.0).1)?;
         let params = t.gen.read_params(gpu)?;
         let o = crate::abp::reconstruct::ReconstructOptions {
             sigma: t.hyper.sigma,

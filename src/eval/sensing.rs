@@ -6,17 +6,17 @@
 use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::ops::dense::{self, DenseShape};
+use crate::seed::{Seed, Stream};
 use anyhow::{bail, Context, Result};
 use nalgebra::DMatrix;
-use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
 /// Standard deviation of the white-noise pixels.
 pub const NOISE_STD: f32 = 0.5;
 
 /// S: `k` white-noise images of `d` pixels, [k, d] row-major, drawn from `seed`.
-pub fn matrix(k: usize, d: usize, seed: u64) -> Vec<f32> {
-    let mut rng = StdRng::seed_from_u64(seed);
+pub fn matrix(k: usize, d: usize, seed: impl Into<Seed>) -> Vec<f32> {
+    let mut rng = seed.into().rng(Stream::Sensing);
     let normal = Normal::new(0.0, NOISE_STD).unwrap();
     (0..k * d).map(|_| normal.sample(&mut rng)).collect()
 }
@@ -144,7 +144,7 @@ pub fn run(
     if k == 0 {
         bail!("the number of sensing images K must be positive");
     }
-    let s = matrix(k, d_px, setup.seed.wrapping_add(0x5e45));
+    let s = matrix(k, d_px, setup.hyper.seed);
     let y_train = project(gpu, k, &s, &train_data)?;
     let y_test = project(gpu, k, &s, test)?;
     let pinv_train = pseudo_inverse_recovery(k, &s, &y_train.values, d_px)?;
@@ -174,7 +174,7 @@ pub fn run(
         let t = &trained.trainer;
         let rec = super::recovered(t)?;
         let t1 = recovery_error(&train_data.values, &rec, None);
-        let smp = t.samples(setup.seed as u32)?;
+        let smp = t.samples()?;
         let kk = t.gen.batch.min(64);
         crate::io::media::write_grid(
             &dir.join("samples.png"),

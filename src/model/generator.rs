@@ -8,8 +8,8 @@ use crate::ops::activation::{self, Activation};
 use crate::ops::batch_norm::{self, BnShape};
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
+use crate::seed::{Seed, Stream};
 use anyhow::{Context, Result};
-use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
 /// A learnable tensor of the network with its gradient, named as in a PyTorch
@@ -125,9 +125,9 @@ pub(crate) fn param_shapes(k: &Kind) -> Vec<(&'static str, Vec<usize>)> {
 
 /// Initial parameters as in the authors' release: weights N(0, 0.005^2), biases 0, batch-norm
 /// scale 1 and shift 0.
-pub fn init_params(spec: &Spec, seed: u64) -> Result<HostParams> {
+pub fn init_params(spec: &Spec, seed: impl Into<Seed>) -> Result<HostParams> {
     let shapes = spec.shapes()?;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = seed.into().rng(Stream::Weights);
     let normal = Normal::new(0.0f32, 0.005).unwrap();
     let mut out = Vec::new();
     for (i, l) in spec.layers.iter().enumerate() {
@@ -365,9 +365,5 @@ impl Generator {
             .iter()
             .map(|p| Ok((p.name.clone(), p.grad.shape.clone(), gpu.read(&p.grad)?)))
             .collect()
-    }
-    /// FLOPs of one forward pass.
-    pub fn forward_flops(&self) -> f64 {
-        self.forward.iter().map(|o| o.flops()).sum()
     }
 }

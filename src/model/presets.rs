@@ -1,8 +1,13 @@
-//! The paper's networks (sections 5.1-5.3) and quick variants that train in minutes on a
-//! software adapter.
+//! Every built-in network: the paper's (sections 5.1-5.3) and quick variants that train in
+//! minutes on a software adapter. The presets (`abp::config`) and the evaluations (`eval`)
+//! take their networks from here.
 
 use super::spec::{Layer, Spec};
 use crate::ops::activation::Activation;
+use anyhow::{bail, Result};
+
+/// The sample rate of the sound networks (the paper's 11025 Hz).
+pub const SOUND_RATE: u32 = 11025;
 
 fn conv2d(channels: usize) -> Layer {
     Layer::ConvTranspose2d {
@@ -76,4 +81,50 @@ pub fn object_net(d: usize, channels: usize) -> Spec {
         latent: [d, 1, 1],
         layers: stack(head, conv2d, &[256, 128, 64, channels], a),
     }
+}
+
+/// The quick texture net: z 4x4, four k5 s2 transposed convolutions 64-32-16-1 to 64x64
+/// grayscale.
+pub fn texture_quick_net() -> Spec {
+    Spec {
+        latent: [1, 4, 4],
+        layers: stack(vec![], conv2d, &[64, 32, 16, 1], Activation::Relu),
+    }
+}
+
+/// The quick sound net: z 1x6, four k25 s10 transposed convolutions 32-16-8-1 to 60000 samples.
+pub fn sound_quick_net() -> Spec {
+    Spec {
+        latent: [1, 1, 6],
+        layers: stack(vec![], conv1d, &[32, 16, 8, 1], Activation::Relu),
+    }
+}
+
+/// A small object net: fc d -> 4x4 x C, then k5 s2 transposed convolutions halving the
+/// channels (C/2, C/4, ..., then 1) up to `size` x `size` grayscale (size = 4 * 2^k, 8 to 128),
+/// batch norm and leaky ReLU 0.2 between them, tanh at the bottom; C = 64 for 32x32 (the
+/// `object-quick` preset).
+pub fn object_quick_net(d: usize, size: usize) -> Result<Spec> {
+    if d == 0 {
+        bail!("the latent dimension must be positive");
+    }
+    if size < 8 || !size.is_power_of_two() {
+        bail!("the quick network makes square images of side 8, 16, 32, 64 or 128, not {size}");
+    }
+    let ups = size.trailing_zeros() as usize - 2;
+    let top = 8 << ups;
+    let a = Activation::LeakyRelu { slope: 0.2 };
+    let head = vec![
+        Layer::Dense { out: 16 * top },
+        Layer::Reshape { shape: [top, 4, 4] },
+        Layer::BatchNorm { eps: 1e-4 },
+        act(a),
+    ];
+    let channels: Vec<usize> = (1..ups).map(|k| top >> k).chain([1]).collect();
+    let spec = Spec {
+        latent: [d, 1, 1],
+        layers: stack(head, conv2d, &channels, a),
+    };
+    spec.shapes()?;
+    Ok(spec)
 }

@@ -6,8 +6,8 @@
 //! where `g` is the gradient of the log-likelihood term w.r.t. `z` (already in a tensor) and
 //! `-z` the gradient of the N(0, I) log-prior. The noise of local element `i` is the N(0,1)
 //! sample of global element `e = index_offset + i` at step `step[0]` (a u32 GPU tensor) with
-//! key `(seed, stream)`: counter `(e / 4, step[0], 0, 0)`, see [`crate::ops::philox`]. With
-//! `index_offset = 0` the noise equals `philox::normal(.., seed, stream, step)`.
+//! the given Philox key: counter `(e / 4, step[0], 0, 0)`, see [`crate::ops::philox`]. With
+//! `index_offset = 0` the noise equals `philox::normal(.., key, step)`.
 //!
 //! Record `update, advance, update, advance, ...` once: every step draws fresh noise with no
 //! CPU work and no buffer writes between steps. With `noise = false` the update is gradient
@@ -27,8 +27,7 @@ pub fn update(
     step: &Tensor,
     delta: f32,
     noise: bool,
-    seed: u32,
-    stream: u32,
+    key: [u32; 2],
     index_offset: u32,
 ) -> Result<Op> {
     ensure!(
@@ -48,8 +47,8 @@ pub fn update(
         .u(n4)
         .f(delta * delta / 2.0)
         .f(delta)
-        .u(seed as usize)
-        .u(stream as usize)
+        .u(key[0] as usize)
+        .u(key[1] as usize)
         .u(index_offset as usize);
     let d = gpu.elementwise(
         "langevin",
@@ -84,21 +83,12 @@ pub mod cpu {
 
     /// One Langevin step at `step`, as the shader computes it.
     #[allow(clippy::too_many_arguments)]
-    pub fn update(
-        z: &mut [f32],
-        g: &[f32],
-        delta: f32,
-        noise: bool,
-        seed: u32,
-        stream: u32,
-        step: u32,
-        index_offset: u32,
-    ) {
+    pub fn update(z: &mut [f32], g: &[f32], delta: f32, noise: bool, key: [u32; 2], step: u32, index_offset: u32) {
         let half_d2 = delta * delta / 2.0;
         for (i, (zi, &gi)) in z.iter_mut().zip(g).enumerate() {
             let mut v = *zi + half_d2 * (gi - *zi);
             if noise {
-                v += delta * normal_at(seed, stream, step, index_offset + i as u32);
+                v += delta * normal_at(key, step, index_offset + i as u32);
             }
             *zi = v;
         }

@@ -1,10 +1,11 @@
 //! Counter-based random numbers: Philox4x32-10 (Salmon et al., SC 2011) and standard normals
-//! from it, on the GPU (shaders/philox.wgsl, shaders/random.wgsl) and on the CPU (`cpu`).
+//! from it, on the GPU (shaders/philox.wgsl, on the shared piece shaders/philox_common.wgsl) and on the CPU (`cpu`).
 //!
 //! # Mapping
 //! Every random value of this crate is a function of (seed, stream, step, element) only, never
 //! of the dispatch layout:
-//! - key = `(seed, stream)`, counter = `(e / 4, step, 0, 0)` for global element index `e`;
+//! - key = the two words given (derived from the run's seed and the use's stream by
+//!   [`crate::seed::Seed::key`]), counter = `(e / 4, step, 0, 0)` for global element index `e`;
 //! - `philox4x32_10(counter, key) = (x0, x1, x2, x3)` gives the normals of elements
 //!   `4q .. 4q+3` (`q = e / 4`), in order:
 //!   `r0 cos(pi t1), r0 sin(pi t1), r2 cos(pi t3), r2 sin(pi t3)`, with
@@ -17,8 +18,9 @@
 //!
 //! The element index is `index_offset + i` for local element `i` of a tensor: give each
 //! example's latent vector its own range (e.g. `index_offset = first_example * dim`) and the
-//! samples do not depend on how examples are batched. Use a different `stream` for each use
-//! (initial draw, Langevin noise, ...) and `step` to get fresh samples over time.
+//! samples do not depend on how examples are batched. Use a different key for each use
+//! (initial draw, Langevin noise, ...: one [`crate::seed::Stream`] each) and `step` to get fresh
+//! samples over time.
 
 use crate::gpu::{grid, Gpu, Op, Params, Tensor};
 use anyhow::{ensure, Result};
@@ -36,7 +38,7 @@ pub fn raw(gpu: &Gpu, ctr: &Tensor, key: &Tensor, out: &Tensor) -> Result<Op> {
     );
     let params = Params::new().u(calls).u(0).u(0).u(0).u(0);
     let d = gpu.dispatch(
-        "random",
+        "philox",
         "raw",
         &[],
         Some(&params),
@@ -49,24 +51,16 @@ pub fn raw(gpu: &Gpu, ctr: &Tensor, key: &Tensor, out: &Tensor) -> Result<Op> {
 }
 
 /// Fills all of `out` with N(0,1) samples of elements `0 .. out.len()` at `step`
-/// (key `(seed, stream)`, counter `(e / 4, step, 0, 0)`). Used to draw Z ~ N(0, I).
-pub fn normal(gpu: &Gpu, out: &Tensor, seed: u32, stream: u32, step: u32) -> Result<Op> {
+/// (counter `(e / 4, step, 0, 0)`). Used to draw Z ~ N(0, I).
+pub fn normal(gpu: &Gpu, out: &Tensor, key: [u32; 2], step: u32) -> Result<Op> {
     let s = gpu.upload::<u32>("philox step", &[1], &[step])?;
-    Ok(normal_range(gpu, out, out.len(), seed, stream, &s, 0)?.with_scratch(s))
+    Ok(normal_range(gpu, out, out.len(), key, &s, 0)?.with_scratch(s))
 }
 
 /// Fills `out[0..n]` with the N(0,1) samples of global elements
 /// `index_offset .. index_offset + n`, the step read on the GPU from the u32 tensor `step` (`step[0]`), so one op serves
 /// every step of a loop (see `langevin::advance`). Elements of `out` from `n` on are kept.
-pub fn normal_range(
-    gpu: &Gpu,
-    out: &Tensor,
-    n: usize,
-    seed: u32,
-    stream: u32,
-    step: &Tensor,
-    index_offset: u32,
-) -> Result<Op> {
+pub fn normal_range(gpu: &Gpu, out: &Tensor, n: usize, key: [u32; 2], step: &Tensor, index_offset: u32) -> Result<Op> {
     ensure!(
         n <= out.len(),
         "philox::normal: {n} elements asked of a tensor of shape {:?}",
@@ -81,11 +75,11 @@ pub fn normal_range(
     let params = Params::new()
         .u(n)
         .u(n4)
-        .u(seed as usize)
-        .u(stream as usize)
+        .u(key[0] as usize)
+        .u(key[1] as usize)
         .u(index_offset as usize);
     let d = gpu.elementwise(
-        "random",
+        "philox",
         "normal",
         &[aligned(index_offset)],
         &params,
@@ -96,7 +90,7 @@ pub fn normal_range(
     Ok(d.with_cost(nf * 80.0, nf * 4.0).into())
 }
 
-/// The pipeline constant `PHILOX_ALIGNED` of shaders/philox.wgsl for a kernel whose
+/// The pipeline constant `PHILOX_ALIGNED` of shaders/philox_common.wgsl for a kernel whose
 /// invocations take the normals of elements `index_offset + 4 t ..`: set when every such
 /// element index is a multiple of 4 (a faster path to the same values).
 pub(crate) fn aligned(index_offset: u32) -> (&'static str, f64) {
@@ -104,7 +98,7 @@ pub(crate) fn aligned(index_offset: u32) -> (&'static str, f64) {
 }
 
 /// The plain-Rust twin, computing the same values as the shaders (the constants are spelled
-/// exactly as in shaders/philox.wgsl).
+/// exactly as in shaders/philox_common.wgsl).
 #[allow(clippy::excessive_precision, clippy::approx_constant)]
 pub mod cpu {
     const M0: u32 = 0xD251_1F53;
@@ -181,23 +175,23 @@ pub mod cpu {
     }
 
     /// The normals of global elements 4q .. 4q+3.
-    pub fn normal_quad(seed: u32, stream: u32, step: u32, q: u32) -> [f32; 4] {
-        box_muller(philox4x32_10([q, step, 0, 0], [seed, stream]))
+    pub fn normal_quad(key: [u32; 2], step: u32, q: u32) -> [f32; 4] {
+        box_muller(philox4x32_10([q, step, 0, 0], key))
     }
 
     /// The normal of global element `e`.
-    pub fn normal_at(seed: u32, stream: u32, step: u32, e: u32) -> f32 {
-        normal_quad(seed, stream, step, e / 4)[(e % 4) as usize]
+    pub fn normal_at(key: [u32; 2], step: u32, e: u32) -> f32 {
+        normal_quad(key, step, e / 4)[(e % 4) as usize]
     }
 
     /// The normals of global elements `index_offset .. index_offset + n`.
-    pub fn normal(n: usize, seed: u32, stream: u32, step: u32, index_offset: u32) -> Vec<f32> {
+    pub fn normal(n: usize, key: [u32; 2], step: u32, index_offset: u32) -> Vec<f32> {
         let mut out = Vec::with_capacity(n);
         let mut e = index_offset;
         let mut quad = (u32::MAX, [0f32; 4]);
         for _ in 0..n {
             if quad.0 != e / 4 {
-                quad = (e / 4, normal_quad(seed, stream, step, e / 4));
+                quad = (e / 4, normal_quad(key, step, e / 4));
             }
             out.push(quad.1[(e % 4) as usize]);
             e = e.wrapping_add(1);

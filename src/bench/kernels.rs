@@ -8,11 +8,10 @@ use crate::ops::batch_norm::{self, BnShape};
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
 use crate::ops::{copy, gemm, langevin, loss, optim, philox};
+use crate::seed::{Seed, Stream};
 use anyhow::Result;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde::Serialize;
-
-pub mod compare;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -43,35 +42,8 @@ impl Row {
     }
 }
 
-/// One line of a benchmark's `--json` output: the row's own fields, then the adapter's, so that
-/// lines from several machines can be pooled and compared.
-#[derive(Serialize)]
-struct JsonLine<'a, T: Serialize> {
-    #[serde(flatten)]
-    row: &'a T,
-    adapter: &'a str,
-    backend: &'a str,
-    device_type: &'a str,
-    driver: &'a str,
-}
-
-/// `row` as one JSON line with the fields `adapter`, `backend`, `device_type` and `driver` of
-/// `gpu` appended.
-pub fn json_line<T: Serialize>(gpu: &Gpu, row: &T) -> String {
-    let c = gpu.choice();
-    serde_json::to_string(&JsonLine {
-        row,
-        adapter: &c.name,
-        backend: &c.backend,
-        device_type: &c.device_type,
-        driver: &c.driver,
-    })
-    // Strings and numbers only (a NaN becomes null): serializing cannot fail.
-    .expect("a benchmark row serializes to JSON")
-}
-
 /// Whether a kernel is measured against the SGEMM yardstick (else against copy).
-fn gemm_class(kernel: &str) -> bool {
+pub(super) fn gemm_class(kernel: &str) -> bool {
     kernel.starts_with("conv_transpose") || kernel.starts_with("dense")
 }
 
@@ -113,7 +85,12 @@ pub fn paper_conv_cases() -> Vec<ConvCase> {
     v
 }
 
-fn random(gpu: &Gpu, label: &str, shape: &[usize], rng: &mut rand::rngs::StdRng) -> Result<crate::gpu::Tensor> {
+pub(super) fn random(
+    gpu: &Gpu,
+    label: &str,
+    shape: &[usize],
+    rng: &mut rand::rngs::StdRng,
+) -> Result<crate::gpu::Tensor> {
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     gpu.upload(label, shape, &v)
@@ -220,7 +197,7 @@ fn time_against(gpu: &Gpu, timer: &Timer, kernel: &str, shape: String, op: &Op, 
 /// row as soon as it is measured.
 pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Vec<Row>> {
     let timer = Timer::new(gpu);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut rng = Seed(7).rng(Stream::BenchData);
     let mut rows = Vec::new();
     let mut push = |r: Row, rows: &mut Vec<Row>| {
         each(&r);
@@ -366,16 +343,17 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             push(timed("residual", &op)?, &mut rows);
         }
         if want("philox_normal") {
-            let op = philox::normal(gpu, &y, 1, 0, 0)?;
+            let op = philox::normal(gpu, &y, Seed(1).key(Stream::Langevin), 0)?;
             push(timed("philox_normal", &op)?, &mut rows);
         }
         if want("langevin") {
             let step = gpu.upload::<u32>("step", &[1], &[0])?;
-            let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, true, 1, 0, 0)?;
+            let key = Seed(1).key(Stream::Langevin);
+            let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, true, key, 0)?;
             push(timed("langevin", &op)?, &mut rows);
             // Without the noise (gradient descent, Algorithm 2 of the paper): the memory-bound
             // part alone; the difference is the cost of Philox4x32-10 and Box-Muller.
-            let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, false, 1, 0, 0)?;
+            let op = langevin::update(gpu, n, &y, &dy, &step, 0.1, false, key, 0)?;
             push(timed("langevin_no_noise", &op)?, &mut rows);
         }
         if want("sgd") {
@@ -409,74 +387,6 @@ pub fn table(rows: &[Row]) -> String {
         s.push('\n');
     }
     s
-}
-
-/// The figures of `abprop bench train`.
-#[derive(Clone, Debug, Serialize)]
-pub struct TrainRow {
-    pub preset: String,
-    pub batch: usize,
-    pub iter_s: f64,
-    pub infer_s: f64,
-    pub learn_s: f64,
-    pub gflops: f64,
-    pub submits: f64,
-    pub readbacks: f64,
-    pub sgemm_gflops: f64,
-}
-
-/// Times `iterations` training iterations of a preset on random data of its shape (one batch),
-/// after one warm-up iteration; inference and learning are also timed alone.
-pub fn train(gpu: &Gpu, preset: &str, iterations: usize, batch: Option<usize>) -> Result<TrainRow> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let p = crate::abp::preset(preset)?;
-    let mut hyper = p.hyper.clone();
-    if let Some(b) = batch {
-        hyper.batch = b;
-    }
-    let shape = p.spec.output()?;
-    let per: usize = shape.iter().product();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let data = crate::data::Dataset {
-        shape,
-        values: (0..hyper.batch * per).map(|_| rng.random_range(-1.0..1.0)).collect(),
-        names: (0..hyper.batch).map(|i| format!("random{i}")).collect(),
-        rate: p.rate,
-    };
-    let mut t = crate::abp::Trainer::new(gpu, &p.spec, &hyper, &data, &crate::abp::Observation::Full, None)?;
-    t.iterate()?;
-    let (s0, r0) = (gpu.submits.load(Relaxed), gpu.readbacks.load(Relaxed));
-    let start = std::time::Instant::now();
-    for _ in 0..iterations.max(1) {
-        t.iterate()?;
-    }
-    let iter_s = start.elapsed().as_secs_f64() / iterations.max(1) as f64;
-    let k = iterations.max(1) as f64;
-    let submits = (gpu.submits.load(Relaxed) - s0) as f64 / k;
-    let readbacks = (gpu.readbacks.load(Relaxed) - r0) as f64 / k;
-    let timer = Timer::new(gpu);
-    let infer = t.infer_seq(0);
-    let learn = t.learn_seq(0);
-    let infer_s = timer.time(gpu, &infer, 1)?;
-    let learn_s = timer.time(gpu, &learn, 1)?;
-    let flops: f64 = infer.iter().chain(learn.iter()).map(|d| d.flops).sum();
-    let n = 1024;
-    let a = random(gpu, "a", &[n, n], &mut rng)?;
-    let b = random(gpu, "b", &[n, n], &mut rng)?;
-    let c = gpu.zeros("c", &[n, n])?;
-    let sg = gemm::sgemm(gpu, &a, &b, &c, n, n, n)?;
-    let sg_s = timer.time(gpu, &sg.seq(), 5)?;
-    Ok(TrainRow {
-        preset: preset.to_string(),
-        batch: t.gen.batch,
-        iter_s,
-        infer_s,
-        learn_s,
-        gflops: flops / iter_s * 1e-9,
-        submits,
-        readbacks,
-        sgemm_gflops: sg.flops() / sg_s * 1e-9,
-    })
 }
 
 #[cfg(test)]
