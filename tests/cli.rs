@@ -487,3 +487,146 @@ fn wide_lavapipe_subgroups_are_named_on_stderr() {
     assert!(wide.contains("subgroups are 16 lanes wide"), "{wide}");
     assert!(wide.contains("LP_NATIVE_VECTOR_WIDTH"), "{wide}");
 }
+
+/// A tiny object-d2-quick run of `iterations` on 8 crops into `run` with extra arguments.
+fn tiny_run(data: &Path, run: &Path, iterations: &str, extra: &[&str]) -> (bool, String) {
+    let mut args = vec![
+        "train",
+        "--preset",
+        "object-d2-quick",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--iterations",
+        iterations,
+        "--batch",
+        "4",
+        "--langevin-steps",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    abprop(&args)
+}
+
+#[test]
+fn resuming_with_another_network_or_nothing_left_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = crops(d, 8);
+    let run = d.join("run");
+    let (ok, text) = tiny_run(&data, &run, "2", &[]);
+    assert!(ok, "{text}");
+    let ckpt = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    // Another preset: both networks named, nothing written.
+    let r = run.to_str().unwrap();
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "object-quick",
+            data.to_str().unwrap(),
+            "--out",
+            r,
+            "--resume",
+            "--iterations",
+            "3",
+        ],
+        "--preset object-quick is not the network of the run",
+    );
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "object-quick",
+            data.to_str().unwrap(),
+            "--out",
+            r,
+            "--resume",
+            "--iterations",
+            "3",
+        ],
+        "(preset object-d2-quick)",
+    );
+    // The same preset with other output channels is another network too.
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "object-d2-quick",
+            "--channels",
+            "3",
+            data.to_str().unwrap(),
+            "--out",
+            r,
+            "--resume",
+            "--iterations",
+            "3",
+        ],
+        "with --channels is not the network",
+    );
+    // No iterations left: an error, not a run that prints NaN.
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "object-d2-quick",
+            data.to_str().unwrap(),
+            "--out",
+            r,
+            "--resume",
+        ],
+        "has done its 2 iterations already",
+    );
+    assert_eq!(std::fs::read(run.join("checkpoint.safetensors")).unwrap(), ckpt);
+    // Without --preset the run's own network is resumed.
+    let (ok, text) = abprop(&[
+        "train",
+        data.to_str().unwrap(),
+        "--out",
+        r,
+        "--resume",
+        "--iterations",
+        "3",
+    ]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("NaN"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("log.jsonl")).unwrap().lines().count(),
+        3
+    );
+    // synthesize --count 0 is refused and writes nothing.
+    let syn = d.join("syn");
+    fails_with(
+        &[
+            "synthesize",
+            "--model",
+            run.join("checkpoint.safetensors").to_str().unwrap(),
+            "--out",
+            syn.to_str().unwrap(),
+            "--count",
+            "0",
+        ],
+        "--count 0",
+    );
+    assert!(!syn.exists());
+}
+
+#[test]
+fn seeds_that_differ_above_32_bits_give_other_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = crops(d, 8);
+    let z = |seed: &str, tag: &str| {
+        let run = d.join(format!("run{seed}{tag}"));
+        let (ok, text) = tiny_run(&data, &run, "1", &["--seed", seed]);
+        assert!(ok, "{text}");
+        let c = abprop::io::checkpoint::Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+        (c.get("z").unwrap().clone(), c.get("0.weight").unwrap().clone())
+    };
+    let (z1, w1) = z("1", "");
+    let (z2, w2) = z("4294967297", ""); // 2^32 + 1
+    assert_ne!(z1, z2, "seeds 1 and 2^32 + 1 gave the same Z");
+    assert_ne!(w1, w2, "seeds 1 and 2^32 + 1 gave the same initial weights");
+    // The same seed, the same bits.
+    assert_eq!(z("4294967297", "again").0, z2);
+}
