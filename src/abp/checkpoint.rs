@@ -14,7 +14,6 @@
 //! (sound), `preset` (when trained from one).
 
 use super::config::Hyper;
-use super::trainer::Trainer;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
 use crate::model::{init_params, HostParams, Spec};
 use anyhow::{bail, Context, Result};
@@ -26,83 +25,90 @@ pub const FORMAT: &str = "abprop-checkpoint-1";
 /// The checkpoint's file name in a run's folder.
 pub const FILE: &str = "checkpoint.safetensors";
 
-impl Trainer<'_> {
-    /// Everything needed to resume exactly or to use the model.
-    pub fn checkpoint(&self) -> Result<Checkpoint> {
-        let gpu = self.gpu;
+/// What a run saves, as `Trainer::checkpoint` gathers it from the GPU.
+pub struct Saved<'a> {
+    pub spec: &'a Spec,
+    pub hyper: &'a Hyper,
+    pub params: HostParams,
+    /// Z of every example, [n, latent...].
+    pub z: Vec<f32>,
+    /// (parameter name, slot, state) of the optimizer.
+    pub optim: Vec<(String, &'static str, HostTensor)>,
+    pub langevin_step: u32,
+    pub fresh_step: u32,
+    pub iteration: usize,
+    pub names: &'a [String],
+    pub rate: Option<u32>,
+    pub preset: Option<&'a str>,
+}
+
+impl Saved<'_> {
+    pub fn into_checkpoint(self) -> Result<Checkpoint> {
         let mut tensors = BTreeMap::new();
-        for (name, shape, v) in self.gen.read_params(gpu)? {
+        for (name, shape, v) in self.params {
             tensors.insert(name, HostTensor::F32(shape, v));
         }
         let l = self.spec.latent;
-        tensors.insert(
-            "z".into(),
-            HostTensor::F32(vec![self.n, l[0], l[1], l[2]], self.latents()?),
-        );
-        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
-            for (slot, t) in st.tensors() {
-                let key = format!("optim.{}.{}", p.name, slot);
-                let v = if slot == "step" {
-                    HostTensor::U32(t.shape.clone(), gpu.read(t)?)
-                } else {
-                    HostTensor::F32(t.shape.clone(), gpu.read(t)?)
-                };
-                tensors.insert(key, v);
-            }
+        let n = self.names.len();
+        tensors.insert("z".into(), HostTensor::F32(vec![n, l[0], l[1], l[2]], self.z));
+        for (param, slot, t) in self.optim {
+            tensors.insert(optim_key(&param, slot), t);
         }
-        tensors.insert("langevin_step".into(), HostTensor::U32(vec![1], gpu.read(&self.step)?));
         tensors.insert(
-            "fresh_step".into(),
-            HostTensor::U32(vec![1], gpu.read(&self.fresh_step)?),
+            "langevin_step".into(),
+            HostTensor::U32(vec![1], vec![self.langevin_step]),
         );
+        tensors.insert("fresh_step".into(), HostTensor::U32(vec![1], vec![self.fresh_step]));
         let mut metadata = HashMap::new();
         metadata.insert("format".into(), FORMAT.into());
         metadata.insert("abprop_version".into(), env!("CARGO_PKG_VERSION").into());
-        metadata.insert("spec".into(), serde_json::to_string(&self.spec)?);
-        metadata.insert("hyper".into(), serde_json::to_string(&self.hyper)?);
+        metadata.insert("spec".into(), serde_json::to_string(self.spec)?);
+        metadata.insert("hyper".into(), serde_json::to_string(self.hyper)?);
         metadata.insert("iteration".into(), self.iteration.to_string());
-        metadata.insert("examples".into(), serde_json::to_string(&self.names)?);
+        metadata.insert("examples".into(), serde_json::to_string(self.names)?);
         if let Some(r) = self.rate {
             metadata.insert("rate".into(), r.to_string());
         }
-        if let Some(p) = &self.preset {
-            metadata.insert("preset".into(), p.clone());
+        if let Some(p) = self.preset {
+            metadata.insert("preset".into(), p.to_string());
         }
         Ok(Checkpoint { tensors, metadata })
     }
+}
 
-    /// Writes the checkpoint atomically to `path`, unless a tensor holds NaN or Inf: then the
-    /// file already there is kept and training stops with an error.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let c = self.checkpoint()?;
-        if let Some(name) = c
-            .tensors
-            .iter()
-            .find(|(_, t)| t.f32().is_ok_and(|v| v.iter().any(|x| !x.is_finite())))
-            .map(|(n, _)| n)
-        {
-            bail!(
-                "tensor {name} holds NaN or Inf after iteration {}: training diverged (try a smaller --lr or --delta); the last checkpoint is kept",
-                self.iteration
-            );
-        }
-        c.save(path)
-    }
+/// The name of an optimizer state tensor.
+pub fn optim_key(param: &str, slot: &str) -> String {
+    format!("optim.{param}.{slot}")
+}
 
-    /// The iteration count and the optimizer's state of a resumed run (the weights, Z and the
-    /// counters were uploaded by `Trainer::new`).
-    pub(super) fn restore(&mut self, c: &Checkpoint) -> Result<()> {
-        self.iteration = c.meta("iteration")?.parse().context("checkpoint metadata iteration")?;
-        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
-            for (slot, t) in st.tensors() {
-                match c.get(&format!("optim.{}.{}", p.name, slot))? {
-                    HostTensor::F32(_, v) => self.gpu.write(t, v)?,
-                    HostTensor::U32(_, v) => self.gpu.write(t, v)?,
-                }
-            }
-        }
-        Ok(())
+/// The iteration a checkpoint was written after.
+pub fn iteration(c: &Checkpoint) -> Result<usize> {
+    c.meta("iteration")?.parse().context("checkpoint metadata iteration")
+}
+
+/// A GPU counter (`langevin_step`, `fresh_step`) stored in a checkpoint.
+pub fn counter(c: &Checkpoint, name: &str) -> Result<u32> {
+    c.get(name)?
+        .u32()?
+        .first()
+        .copied()
+        .with_context(|| format!("checkpoint tensor {name} is empty"))
+}
+
+/// Writes `c` atomically to `path`, unless a tensor holds NaN or Inf: then the file already
+/// there is kept and the error says training diverged after `iteration`.
+pub fn save_finite(c: &Checkpoint, path: &Path, iteration: usize) -> Result<()> {
+    if let Some(name) = c
+        .tensors
+        .iter()
+        .find(|(_, t)| t.f32().is_ok_and(|v| v.iter().any(|x| !x.is_finite())))
+        .map(|(n, _)| n)
+    {
+        bail!(
+            "tensor {name} holds NaN or Inf after iteration {iteration}: training diverged (try a smaller --lr or --delta); the last checkpoint is kept"
+        );
     }
+    c.save(path)
 }
 
 /// The parameters of `spec` from a checkpoint, checked against its shapes.
@@ -149,10 +155,7 @@ impl Resume {
     pub fn load(path: &Path) -> Result<Resume> {
         let checkpoint = Checkpoint::load(path)?;
         let (spec, hyper) = spec_from(&checkpoint).with_context(|| format!("{}", path.display()))?;
-        let iteration = checkpoint
-            .meta("iteration")?
-            .parse()
-            .context("checkpoint metadata iteration")?;
+        let iteration = iteration(&checkpoint)?;
         Ok(Resume {
             rate: checkpoint.meta("rate").ok().and_then(|r| r.parse().ok()),
             preset: checkpoint.meta("preset").ok().map(str::to_string),

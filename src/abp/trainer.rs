@@ -3,22 +3,23 @@
 //! evaluations and the benchmark all run [`Trainer::train`] and differ only in the hook it
 //! calls after every iteration (logs, checkpoints, snapshots, curves, timing).
 
-use super::checkpoint::params_from;
+use super::checkpoint::{self, params_from, Saved};
 use super::config::{Chains, Hyper};
 use super::infer::{Inference, Langevin};
 use super::learn::Learning;
 use super::observe::{Observation, ObservedShared};
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
-use crate::io::checkpoint::Checkpoint;
+use crate::io::checkpoint::{Checkpoint, HostTensor};
 use crate::model::{init_params, Generator, HostParams, Spec};
 use crate::ops::philox;
 use crate::seed::Stream;
 use anyhow::{bail, Result};
+use std::path::Path;
 use std::time::Instant;
 
 pub struct Trainer<'g> {
-    pub(super) gpu: &'g Gpu,
+    gpu: &'g Gpu,
     pub spec: Spec,
     pub hyper: Hyper,
     pub gen: Generator,
@@ -28,7 +29,7 @@ pub struct Trainer<'g> {
     /// The preset the network came from, if any (recorded in checkpoints).
     pub preset: Option<String>,
     pub names: Vec<String>,
-    pub(super) z: Vec<Tensor>,
+    z: Vec<Tensor>,
     _y: Vec<Tensor>,
     _masks: Vec<Tensor>,
     _shared: ObservedShared,
@@ -37,8 +38,8 @@ pub struct Trainer<'g> {
     sse: Tensor,
     sse_all: Tensor,
     /// The GPU counters of Langevin steps and fresh-chain draws (saved in checkpoints).
-    pub(super) step: Tensor,
-    pub(super) fresh_step: Tensor,
+    step: Tensor,
+    fresh_step: Tensor,
     infers: Vec<Inference>,
     fresh: Vec<Op>,
     fresh_advance: Option<Op>,
@@ -165,12 +166,7 @@ impl<'g> Trainer<'g> {
         let shared = ObservedShared::new(gpu, &gen, observation)?;
         let sse = gpu.zeros("sse", &[batch])?;
         let sse_all = gpu.zeros("sse all", &[n])?;
-        let counter = |k: &str| -> Result<u32> {
-            Ok(match resume {
-                Some(c) => c.get(k)?.u32()?[0],
-                None => 0,
-            })
-        };
+        let counter = |k: &str| -> Result<u32> { resume.map_or(Ok(0), |c| checkpoint::counter(c, k)) };
         let step = gpu.upload::<u32>("langevin step", &[1], &[counter("langevin_step")?])?;
         let fresh_step = gpu.upload::<u32>("fresh step", &[1], &[counter("fresh_step")?])?;
         let dynamics = Langevin {
@@ -239,6 +235,57 @@ impl<'g> Trainer<'g> {
             t.restore(c)?;
         }
         Ok(t)
+    }
+
+    /// Everything needed to resume exactly or to use the model (see [`super::checkpoint`]).
+    pub fn checkpoint(&self) -> Result<Checkpoint> {
+        let gpu = self.gpu;
+        let mut optim = Vec::new();
+        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
+            for (slot, t) in st.tensors() {
+                let v = if slot == "step" {
+                    HostTensor::U32(t.shape.clone(), gpu.read(t)?)
+                } else {
+                    HostTensor::F32(t.shape.clone(), gpu.read(t)?)
+                };
+                optim.push((p.name.clone(), slot, v));
+            }
+        }
+        Saved {
+            spec: &self.spec,
+            hyper: &self.hyper,
+            params: self.gen.read_params(gpu)?,
+            z: self.latents()?,
+            optim,
+            langevin_step: gpu.read::<u32>(&self.step)?[0],
+            fresh_step: gpu.read::<u32>(&self.fresh_step)?[0],
+            iteration: self.iteration,
+            names: &self.names,
+            rate: self.rate,
+            preset: self.preset.as_deref(),
+        }
+        .into_checkpoint()
+    }
+
+    /// Writes the checkpoint atomically to `path`, unless a tensor holds NaN or Inf: then the
+    /// file already there is kept and training stops with an error.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        checkpoint::save_finite(&self.checkpoint()?, path, self.iteration)
+    }
+
+    /// The iteration count and the optimizer's state of a resumed run (the weights, Z and the
+    /// counters are uploaded by `new`).
+    fn restore(&mut self, c: &Checkpoint) -> Result<()> {
+        self.iteration = checkpoint::iteration(c)?;
+        for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
+            for (slot, t) in st.tensors() {
+                match c.get(&checkpoint::optim_key(&p.name, slot))? {
+                    HostTensor::F32(_, v) => self.gpu.write(t, v)?,
+                    HostTensor::U32(_, v) => self.gpu.write(t, v)?,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One iteration: for every batch, L Langevin steps on its Z then one learning step on W;

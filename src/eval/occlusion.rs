@@ -11,7 +11,7 @@ use super::plot::{self, Series, COLORS};
 use super::report::{self, num, Row};
 use super::source::Split;
 use super::{network, recovered, train, whole_batches, Setup};
-use crate::abp::reconstruct::reconstruct;
+use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
 use crate::abp::{Observation, Trainer};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
@@ -75,22 +75,10 @@ pub fn training_recovery(t: &Trainer, original: &Dataset, m: &[f32], dir: &Path,
         report::panel(
             &dir.join("panel-train.png"),
             &[
-                Row {
-                    values: orig,
-                    masks: None,
-                },
-                Row {
-                    values: orig,
-                    masks: Some(m),
-                },
-                Row {
-                    values: &rec,
-                    masks: None,
-                },
-                Row {
-                    values: &filled,
-                    masks: None,
-                },
+                Row::plain(orig),
+                Row::masked(orig, m),
+                Row::plain(&rec),
+                Row::plain(&filled),
             ],
             k,
             h,
@@ -105,7 +93,6 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
     let train_data = whole_batches(&split.train, setup.hyper.batch);
     let test = &split.test;
     let [c, h, w] = train_data.shape;
-    let per = c * h * w;
     let spec = network(setup.net, setup.d, setup.size)?;
     let (seed_train, seed_test) = mask_seeds(setup.hyper.seed.0);
     let mut rows = Vec::new();
@@ -144,7 +131,6 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
             (k as f64).sqrt().ceil() as usize,
         )?;
         // T3.
-        let params = t.gen.read_params(gpu)?;
         let (test_obs, tm) = occlude(test, occ, seed_test)?;
         let start = std::time::Instant::now();
         setup.say(&format!(
@@ -153,44 +139,9 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
             setup.infer_steps,
             setup.infer_delta
         ));
-        let r = reconstruct(
-            gpu,
-            &spec,
-            &params,
-            &test_obs,
-            &Observation::Mask(tm.clone()),
-            &setup.infer(setup.hyper.sigma),
-        )?;
+        let o = setup.infer(setup.hyper.sigma);
+        let (t3, t3_mean) = test_recovery(gpu, t, (&observed, &m), (test, &test_obs, &tm), &o, &dir, setup.panel)?;
         let test_seconds = start.elapsed().as_secs_f64();
-        let mean = mean_image(&observed.values, Some(&m), per);
-        let test_filled = fill(&test_obs.values, &tm, &mean);
-        let t3 = recovery_error(&test.values, &r.outputs, Some(&tm));
-        let t3_mean = recovery_error(&test.values, &test_filled, Some(&tm));
-        let kp = setup.panel.min(test.len());
-        report::panel(
-            &dir.join("panel-test.png"),
-            &[
-                Row {
-                    values: &test.values,
-                    masks: None,
-                },
-                Row {
-                    values: &test.values,
-                    masks: Some(&tm),
-                },
-                Row {
-                    values: &r.outputs,
-                    masks: None,
-                },
-                Row {
-                    values: &test_filled,
-                    masks: None,
-                },
-            ],
-            kp,
-            h,
-            w,
-        )?;
         let row = OcclusionRow {
             setting: name.clone(),
             coverage_train: masks::coverage(&m),
@@ -286,38 +237,12 @@ pub fn report_training(
         "mean_image_recovery_error": e_mean,
     });
     if let Some(test) = test {
-        let [_, h, w] = test.shape;
-        let per = test.per_example();
         let (test_obs, tm) = occlude(test, &Occlusion::parse(spec)?, mask_seeds(t.hyper.seed.0).1)?;
-        let params = t.gen.read_params(gpu)?;
-        let o = crate::abp::reconstruct::ReconstructOptions {
+        let o = ReconstructOptions {
             sigma: t.hyper.sigma,
             ..Default::default()
         };
-        let r = reconstruct(gpu, &t.spec, &params, &test_obs, &Observation::Mask(tm.clone()), &o)?;
-        let mean = mean_image(&observed.values[..t.n * per], Some(&m[..t.n * per]), per);
-        let filled = fill(&test_obs.values, &tm, &mean);
-        let t3 = recovery_error(&test.values, &r.outputs, Some(&tm));
-        let t3_mean = recovery_error(&test.values, &filled, Some(&tm));
-        let rows = [
-            Row {
-                values: &test.values,
-                masks: None,
-            },
-            Row {
-                values: &test.values,
-                masks: Some(&tm),
-            },
-            Row {
-                values: &r.outputs,
-                masks: None,
-            },
-            Row {
-                values: &filled,
-                masks: None,
-            },
-        ];
-        report::panel(&dir.join("panel-test.png"), &rows, test.len().min(10), h, w)?;
+        let (t3, t3_mean) = test_recovery(gpu, t, (observed, m), (test, &test_obs, &tm), &o, dir, 10)?;
         json["test_examples"] = test.len().into();
         json["test_recovery_error"] = t3.into();
         json["test_mean_image_recovery_error"] = t3_mean.into();
@@ -336,4 +261,39 @@ pub fn report_training(
         dir.join("panel-train.png").display()
     );
     Ok(())
+}
+
+/// T3 of a model trained on the occluded images `train` = (observed, masks): the test images
+/// `test` = (originals, occluded, masks), their Z inferred from the visible pixels with the
+/// learned W; the recovery error of their occluded pixels, next to the mean image's (the mean
+/// of the visible training pixels); `panel-test.png` in `dir` (rows: original, occluded in red,
+/// ABP recovery, mean-image fill) with `panel` examples.
+fn test_recovery(
+    gpu: &Gpu,
+    t: &Trainer,
+    train: (&Dataset, &[f32]),
+    test: (&Dataset, &Dataset, &[f32]),
+    o: &ReconstructOptions,
+    dir: &Path,
+    panel: usize,
+) -> Result<(f64, f64)> {
+    let ((observed, m), (test, test_obs, tm)) = (train, test);
+    let [_, h, w] = test.shape;
+    let per = test.per_example();
+    let params = t.gen.read_params(gpu)?;
+    let r = reconstruct(gpu, &t.spec, &params, test_obs, &Observation::Mask(tm.to_vec()), o)?;
+    let n = t.n * per;
+    let mean = mean_image(&observed.values[..n], Some(&m[..n]), per);
+    let filled = fill(&test_obs.values, tm, &mean);
+    let rows = [
+        Row::plain(&test.values),
+        Row::masked(&test.values, tm),
+        Row::plain(&r.outputs),
+        Row::plain(&filled),
+    ];
+    report::panel(&dir.join("panel-test.png"), &rows, panel.min(test.len()), h, w)?;
+    Ok((
+        recovery_error(&test.values, &r.outputs, Some(tm)),
+        recovery_error(&test.values, &filled, Some(tm)),
+    ))
 }

@@ -192,20 +192,7 @@ pub fn run(
             let k = setup.panel.min(test.len());
             report::panel(
                 &dir.join("panel-test.png"),
-                &[
-                    Row {
-                        values: &test.values,
-                        masks: None,
-                    },
-                    Row {
-                        values: &rt.outputs,
-                        masks: None,
-                    },
-                    Row {
-                        values: &pca_rt,
-                        masks: None,
-                    },
-                ],
+                &[Row::plain(&test.values), Row::plain(&rt.outputs), Row::plain(&pca_rt)],
                 k,
                 h,
                 w,
@@ -214,20 +201,7 @@ pub fn run(
                 let k = setup.panel.min(n.len());
                 report::panel(
                     &dir.join("panel-negative.png"),
-                    &[
-                        Row {
-                            values: &n.values,
-                            masks: None,
-                        },
-                        Row {
-                            values: &r.outputs,
-                            masks: None,
-                        },
-                        Row {
-                            values: &p.2,
-                            masks: None,
-                        },
-                    ],
+                    &[Row::plain(&n.values), Row::plain(&r.outputs), Row::plain(&p.2)],
                     k,
                     h,
                     w,

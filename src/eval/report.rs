@@ -13,6 +13,20 @@ pub struct Row<'a> {
     pub masks: Option<&'a [f32]>,
 }
 
+impl<'a> Row<'a> {
+    /// Images as they are.
+    pub fn plain(values: &'a [f32]) -> Row<'a> {
+        Row { values, masks: None }
+    }
+    /// Images with their missing pixels (mask 0) shown in red.
+    pub fn masked(values: &'a [f32], masks: &'a [f32]) -> Row<'a> {
+        Row {
+            values,
+            masks: Some(masks),
+        }
+    }
+}
+
 /// Writes rows of `k` grayscale h x w images as one RGB grid (one row per `Row`).
 pub fn panel(path: &Path, rows: &[Row], k: usize, h: usize, w: usize) -> Result<()> {
     let per = h * w;

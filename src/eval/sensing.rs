@@ -201,18 +201,9 @@ pub fn run(
             report::panel(
                 &dir.join("panel-train.png"),
                 &[
-                    Row {
-                        values: &train_data.values,
-                        masks: None,
-                    },
-                    Row {
-                        values: &pinv_train,
-                        masks: None,
-                    },
-                    Row {
-                        values: &rec,
-                        masks: None,
-                    },
+                    Row::plain(&train_data.values),
+                    Row::plain(&pinv_train),
+                    Row::plain(&rec),
                 ],
                 kp,
                 h,
@@ -221,20 +212,7 @@ pub fn run(
             let kp = setup.panel.min(test.len());
             report::panel(
                 &dir.join("panel-test.png"),
-                &[
-                    Row {
-                        values: &test.values,
-                        masks: None,
-                    },
-                    Row {
-                        values: &pinv_test,
-                        masks: None,
-                    },
-                    Row {
-                        values: &r.outputs,
-                        masks: None,
-                    },
-                ],
+                &[Row::plain(&test.values), Row::plain(&pinv_test), Row::plain(&r.outputs)],
                 kp,
                 h,
                 w,
