@@ -43,6 +43,48 @@ pub struct Plan {
     pub resume: Option<Resume>,
 }
 
+impl Network {
+    /// A new run's plan on this network, its last layer making `channels` outputs if given.
+    fn plan(&self, channels: Option<usize>) -> Result<Plan> {
+        let mut plan = match self {
+            Network::Preset(p) => {
+                let p = preset(p)?;
+                Plan {
+                    spec: p.spec,
+                    hyper: p.hyper,
+                    rate: p.rate,
+                    preset: Some(p.name.to_string()),
+                    resume: None,
+                }
+            }
+            Network::Spec(f) => {
+                let text =
+                    std::fs::read_to_string(f).with_context(|| format!("cannot read model spec {}", f.display()))?;
+                let spec = Spec::from_json(&text).with_context(|| format!("{}", f.display()))?;
+                Plan {
+                    rate: rate_of(&spec)?,
+                    spec,
+                    hyper: preset("object")?.hyper,
+                    preset: None,
+                    resume: None,
+                }
+            }
+        };
+        if let Some(c) = channels {
+            plan.spec = plan.spec.with_output_channels(c)?;
+        }
+        Ok(plan)
+    }
+
+    /// The flag that asked for it.
+    fn flag(&self) -> String {
+        match self {
+            Network::Preset(p) => format!("--preset {p}"),
+            Network::Spec(f) => format!("--spec {}", f.display()),
+        }
+    }
+}
+
 impl Plan {
     /// The plan of a run in `out`: a new one (an error if `out` holds a checkpoint already) on
     /// `network`, or with `resume` the run in `out`, whose network and hyperparameters it keeps;
@@ -57,40 +99,15 @@ impl Plan {
         o: &Overrides,
     ) -> Result<Plan> {
         let ckpt = out.join(FILE);
-        let asked = network
-            .map(|n| -> Result<(Spec, Hyper, Option<u32>, Option<String>)> {
-                let (spec, hyper, rate, name) = match n {
-                    Network::Preset(p) => {
-                        let p = preset(p)?;
-                        (p.spec, p.hyper, p.rate, Some(p.name.to_string()))
-                    }
-                    Network::Spec(f) => {
-                        let text = std::fs::read_to_string(f)
-                            .with_context(|| format!("cannot read model spec {}", f.display()))?;
-                        let spec = Spec::from_json(&text).with_context(|| format!("{}", f.display()))?;
-                        let rate = rate_of(&spec)?;
-                        (spec, preset("object")?.hyper, rate, None)
-                    }
-                };
-                let spec = match channels {
-                    Some(c) => spec.with_output_channels(c)?,
-                    None => spec,
-                };
-                Ok((spec, hyper, rate, name))
-            })
-            .transpose()?;
+        let asked = network.map(|n| n.plan(channels)).transpose()?;
         let mut plan = if resume {
             let r = Resume::load(&ckpt)
                 .with_context(|| format!("--resume: no checkpoint to resume in {}", out.display()))?;
-            if let (Some((spec, _, _, name)), Some(n)) = (&asked, network) {
-                if *spec != r.spec {
-                    let given = match (n, name) {
-                        (Network::Preset(_), Some(p)) => format!("--preset {p}"),
-                        (Network::Spec(f), _) => format!("--spec {}", f.display()),
-                        (Network::Preset(p), None) => format!("--preset {p}"),
-                    };
+            if let (Some(a), Some(n)) = (&asked, network) {
+                if a.spec != r.spec {
                     bail!(
-                        "{given}{} is not the network of the run in {} ({}): resume without --preset/--spec (or with the run's own), or train into another --out",
+                        "{}{} is not the network of the run in {} ({}): resume without --preset/--spec (or with the run's own), or train into another --out",
+                        n.flag(),
                         if channels.is_some() { " with --channels" } else { "" },
                         out.display(),
                         r.network()
@@ -102,12 +119,11 @@ impl Plan {
             {
                 bail!("--resume keeps the run's batch size and optimizer");
             }
-            let rate = r.rate.or(asked.as_ref().and_then(|a| a.2));
             Plan {
                 spec: r.spec.clone(),
                 hyper: r.hyper.clone(),
-                rate,
-                preset: r.preset.clone().or(asked.and_then(|a| a.3)),
+                rate: r.rate.or(asked.as_ref().and_then(|a| a.rate)),
+                preset: r.preset.clone().or(asked.and_then(|a| a.preset)),
                 resume: Some(r),
             }
         } else {
@@ -117,15 +133,7 @@ impl Plan {
                     out.display()
                 );
             }
-            let (spec, hyper, rate, preset) =
-                asked.context("give a network: --preset NAME (see `abprop presets`) or --spec FILE.json")?;
-            Plan {
-                spec,
-                hyper,
-                rate,
-                preset,
-                resume: None,
-            }
+            asked.context("give a network: --preset NAME (see `abprop presets`) or --spec FILE.json")?
         };
         o.apply(&mut plan.hyper);
         plan.hyper.validate()?;
