@@ -3,6 +3,7 @@
 //! of 1024^3 as the yardstick.
 
 use crate::gpu::{Gpu, Op, Timer};
+use crate::model::{generator::conv_shapes, presets};
 use crate::ops::activation::{self, Activation};
 use crate::ops::batch_norm::{self, BnShape};
 use crate::ops::conv_transpose::{self, ConvShape};
@@ -55,34 +56,24 @@ pub struct ConvCase {
 }
 
 /// The transposed convolutions of the paper's texture (batch 1), object (batch 64) and sound
-/// (batch 1) networks.
-pub fn paper_conv_cases() -> Vec<ConvCase> {
+/// (batch 1) networks, as `model::presets` defines them.
+pub fn paper_conv_cases() -> Result<Vec<ConvCase>> {
+    let nets = [
+        ("texture", presets::texture_net(3), 1),
+        ("object", presets::object_net(100, 3), 64),
+        ("sound", presets::sound_net(), 1),
+    ];
     let mut v = Vec::new();
-    let tex = [(1, 512, 7), (512, 256, 14), (256, 128, 28), (128, 64, 56), (64, 3, 112)];
-    for (i, &(ci, co, h)) in tex.iter().enumerate() {
-        v.push(ConvCase {
-            net: "texture",
-            layer: i + 1,
-            shape: ConvShape::conv2d(1, ci, co, h, h, 5, 2, 2, 1),
-        });
+    for (net, spec, batch) in nets {
+        for (i, shape) in conv_shapes(&spec, batch)?.into_iter().enumerate() {
+            v.push(ConvCase {
+                net,
+                layer: i + 1,
+                shape,
+            });
+        }
     }
-    let obj = [(512, 256, 4), (256, 128, 8), (128, 64, 16), (64, 3, 32)];
-    for (i, &(ci, co, h)) in obj.iter().enumerate() {
-        v.push(ConvCase {
-            net: "object",
-            layer: i + 1,
-            shape: ConvShape::conv2d(64, ci, co, h, h, 5, 2, 2, 1),
-        });
-    }
-    let snd = [(1, 256, 6), (256, 128, 60), (128, 64, 600), (64, 1, 6000)];
-    for (i, &(ci, co, l)) in snd.iter().enumerate() {
-        v.push(ConvCase {
-            net: "sound",
-            layer: i + 1,
-            shape: ConvShape::conv1d(1, ci, co, l, 25, 10, 8, 1),
-        });
-    }
-    v
+    Ok(v)
 }
 
 pub(super) fn random(
@@ -218,7 +209,7 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
     if want("sgemm") {
         push(time(gpu, &timer, "sgemm", sgemm_shape.into(), &sgemm)?, &mut rows);
     }
-    for case in paper_conv_cases() {
+    for case in paper_conv_cases()? {
         let s = case.shape;
         let names = [
             "conv_transpose_forward",
@@ -402,6 +393,20 @@ mod tests {
             gbps,
             yardstick,
         }
+    }
+
+    #[test]
+    fn paper_cases_are_the_presets_layers() {
+        let c = paper_conv_cases().unwrap();
+        let names: Vec<String> = c
+            .iter()
+            .map(|c| format!("{} L{} {}", c.net, c.layer, conv_desc(&c.shape)))
+            .collect();
+        assert_eq!(names.len(), 13, "{names:?}");
+        assert_eq!(names[0], "texture L1 n1 1->512 7x7->14x14 k5 s2");
+        assert_eq!(names[4], "texture L5 n1 64->3 112x112->224x224 k5 s2");
+        assert_eq!(names[5], "object L1 n64 512->256 4x4->8x8 k5 s2");
+        assert_eq!(names[12], "sound L4 n1 64->1 len 6000->60000 k25 s10");
     }
 
     #[test]

@@ -367,3 +367,18 @@ impl Generator {
             .collect()
     }
 }
+
+/// The shape of every transposed convolution of `spec` at `batch` examples, in layer order
+/// (for benchmarks and tests of the ops at a network's shapes).
+pub fn conv_shapes(spec: &Spec, batch: usize) -> Result<Vec<ConvShape>> {
+    let shapes = spec.shapes()?;
+    Ok(spec
+        .layers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| match kind(l, shapes[i], shapes[i + 1], batch) {
+            Kind::Conv(s) => Some(s),
+            _ => None,
+        })
+        .collect())
+}
