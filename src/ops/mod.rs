@@ -2,6 +2,7 @@
 //! `shaders/<family>.wgsl`, with its plain-Rust twin in a `cpu` module beside it.
 
 pub mod activation;
+pub mod affine;
 pub mod batch_norm;
 pub mod conv_transpose;
 pub mod copy;
