@@ -5,6 +5,7 @@
 //! | name | what |
 //! |---|---|
 //! | `{i}.weight`, `{i}.bias` | layer i's parameters, PyTorch `nn.Sequential` names and layouts |
+//! | `{i}.running_mean`, `{i}.running_var` | batch norm i's population statistics (`model::Population`) |
 //! | `z` | the inferred Z of every training example, [n, latent...] |
 //! | `optim.{param}.{slot}` | the optimizer's state (momentum, Adam moments, step) |
 //! | `langevin_step`, `fresh_step` | the GPU counters of the Langevin noise and fresh chains |
@@ -14,8 +15,9 @@
 //! (sound), `preset` (when trained from one).
 
 use super::config::Hyper;
+use crate::gpu::Gpu;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
-use crate::model::{init_params, HostParams, Spec};
+use crate::model::{init_params, HostParams, Layer, Population, Spec};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -30,6 +32,7 @@ pub struct Saved<'a> {
     pub spec: &'a Spec,
     pub hyper: &'a Hyper,
     pub params: HostParams,
+    pub population: Population,
     /// Z of every example, [n, latent...].
     pub z: Vec<f32>,
     /// (parameter name, slot, state) of the optimizer.
@@ -47,6 +50,10 @@ impl Saved<'_> {
         let mut tensors = BTreeMap::new();
         for (name, shape, v) in self.params {
             tensors.insert(name, HostTensor::F32(shape, v));
+        }
+        for (i, (mean, var)) in self.population.0 {
+            tensors.insert(format!("{i}.running_mean"), HostTensor::F32(vec![mean.len()], mean));
+            tensors.insert(format!("{i}.running_var"), HostTensor::F32(vec![var.len()], var));
         }
         let l = self.spec.latent;
         let n = self.names.len();
@@ -129,6 +136,27 @@ pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
         .collect()
 }
 
+/// The population statistics of `spec`'s batch norms stored in a checkpoint (None when it has
+/// none: checkpoints of abprop before they were added).
+pub fn population_from(c: &Checkpoint, spec: &Spec) -> Result<Option<Population>> {
+    let mut pop = Population::default();
+    for (i, l) in spec.layers.iter().enumerate() {
+        if !matches!(l, Layer::BatchNorm { .. }) {
+            continue;
+        }
+        let (m, v) = (format!("{i}.running_mean"), format!("{i}.running_var"));
+        if !c.tensors.contains_key(&m) {
+            return Ok(None);
+        }
+        let (mean, var) = (c.get(&m)?.f32()?.to_vec(), c.get(&v)?.f32()?.to_vec());
+        if mean.len() != var.len() || var.iter().any(|x| !(x.is_finite() && *x >= 0.0)) {
+            bail!("checkpoint tensors {m} and {v} are not a mean and a variance per channel");
+        }
+        pop.0.insert(i, (mean, var));
+    }
+    Ok(Some(pop))
+}
+
 /// The model spec and hyperparameters stored in a checkpoint.
 pub fn spec_from(c: &Checkpoint) -> Result<(Spec, Hyper)> {
     if c.meta("format").ok() != Some(FORMAT) {
@@ -180,6 +208,8 @@ pub struct Model {
     pub spec: Spec,
     pub hyper: Hyper,
     pub params: HostParams,
+    /// The batch norms' population statistics (see [`Model::population`]).
+    population: Option<Population>,
     pub rate: Option<u32>,
     /// The inferred Z of the training examples, [n, latent...], and their names.
     pub z: Option<(Vec<usize>, Vec<f32>)>,
@@ -191,6 +221,7 @@ impl Model {
         let c = Checkpoint::load(path)?;
         let (spec, hyper) = spec_from(&c).with_context(|| format!("{}", path.display()))?;
         let params = params_from(&c, &spec).with_context(|| format!("{}", path.display()))?;
+        let population = population_from(&c, &spec).with_context(|| format!("{}", path.display()))?;
         let z = c
             .get("z")
             .ok()
@@ -205,10 +236,25 @@ impl Model {
             spec,
             hyper,
             params,
+            population,
             rate,
             z,
             names,
         })
+    }
+
+    /// The population statistics of the batch norms: the checkpoint's or, for a checkpoint
+    /// without them, measured now from its Z (said on stderr).
+    pub fn population(&mut self, gpu: &Gpu) -> Result<&Population> {
+        if self.population.is_none() {
+            let (_, z) = self
+                .z
+                .as_ref()
+                .context("the checkpoint has neither population statistics nor the Z to measure them")?;
+            eprintln!("abprop: the checkpoint has no batch-norm population statistics; measuring them from its Z");
+            self.population = Some(Population::measure(gpu, &self.spec, &self.params, z, self.hyper.batch)?);
+        }
+        Ok(self.population.as_ref().expect("measured above"))
     }
 
     /// Z of training example `i`.

@@ -11,7 +11,7 @@ use super::observe::{Observation, ObservedShared};
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
 use crate::io::checkpoint::{Checkpoint, HostTensor};
-use crate::model::{init_params, Generator, HostParams, Spec};
+use crate::model::{init_params, Generator, HostParams, Population, Spec};
 use crate::ops::philox;
 use crate::seed::Stream;
 use anyhow::{bail, Result};
@@ -251,11 +251,13 @@ impl<'g> Trainer<'g> {
                 optim.push((p.name.clone(), slot, v));
             }
         }
+        let (params, z) = (self.gen.read_params(gpu)?, self.latents()?);
         Saved {
             spec: &self.spec,
             hyper: &self.hyper,
-            params: self.gen.read_params(gpu)?,
-            z: self.latents()?,
+            population: Population::measure(gpu, &self.spec, &params, &z, self.gen.batch)?,
+            params,
+            z,
             optim,
             langevin_step: gpu.read::<u32>(&self.step)?[0],
             fresh_step: gpu.read::<u32>(&self.fresh_step)?[0],

@@ -2,9 +2,11 @@
 //! the three op sequences ABP needs, built once: forward, back-propagation to Z (for the
 //! Langevin inference) and back-propagation to W (for learning).
 
+use super::population::Population;
 use super::spec::{Layer, Shape, Spec};
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
 use crate::ops::activation::{self, Activation};
+use crate::ops::affine;
 use crate::ops::batch_norm::{self, BnShape};
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
@@ -35,6 +37,8 @@ pub struct Generator {
     io: Vec<(usize, usize)>,
     /// Batch-norm statistics per layer (None for other layers).
     stats: Vec<Option<Tensor>>,
+    /// In eval mode ([`Norm::Population`]): each batch norm's folded (a, b), see `ops::affine`.
+    affine: Vec<Option<(Tensor, Tensor)>>,
     forward: Vec<Op>,
     /// Every backward op, once; the two sequences below index into it.
     backward: Vec<Op>,
@@ -145,10 +149,27 @@ pub fn init_params(spec: &Spec, seed: impl Into<Seed>) -> Result<HostParams> {
     Ok(out)
 }
 
+/// How the batch norms normalize.
+#[derive(Clone, Copy, Debug)]
+pub enum Norm<'a> {
+    /// With the statistics of the current batch, as in training (the authors' release).
+    Batch,
+    /// With fixed population statistics (eval mode, as PyTorch's `model.eval()`): every output
+    /// depends on its own Z alone. Such a generator infers Z but does not learn (its batch
+    /// norms have no weight gradients).
+    Population(&'a Population),
+}
+
 impl Generator {
     /// Builds the network for `batch` examples with the given parameter values (see
-    /// `init_params`); allocates every buffer and records nothing yet.
+    /// `init_params`) and batch norms on batch statistics; allocates every buffer and records
+    /// nothing yet.
     pub fn new(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams) -> Result<Generator> {
+        Self::with_norm(gpu, spec, batch, values, Norm::Batch)
+    }
+
+    /// [`Generator::new`] with batch norms as `norm` says.
+    pub fn with_norm(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams, norm: Norm) -> Result<Generator> {
         let shapes = spec.shapes()?;
         let mut acts: Vec<Tensor> = Vec::new();
         let mut grads: Vec<Tensor> = Vec::new();
@@ -158,6 +179,7 @@ impl Generator {
         let mut io = Vec::new();
         let mut params = Vec::new();
         let mut stats = Vec::new();
+        let mut affine = Vec::new();
         let mut kinds = Vec::new();
         let mut vi = values.iter();
         for (i, l) in spec.layers.iter().enumerate() {
@@ -171,6 +193,7 @@ impl Generator {
                 acts.len() - 1
             };
             io.push((input, output));
+            let mut own = Vec::new();
             for (suffix, shape) in param_shapes(&k) {
                 let name = format!("{i}.{suffix}");
                 let (vname, vshape, v) = vi
@@ -185,9 +208,21 @@ impl Generator {
                     grad: gpu.zeros(&format!("d{name}"), &shape)?,
                     name,
                 });
+                own.push(v.as_slice());
             }
             stats.push(match k {
                 Kind::Bn(s, _) => Some(gpu.zeros(&format!("bn{i} stats"), &[2, s.channels])?),
+                _ => None,
+            });
+            affine.push(match (&k, norm) {
+                (Kind::Bn(_, eps), Norm::Population(pop)) => {
+                    let (mean, var) = pop.layer(i)?;
+                    let (a, b) = affine::cpu::fold(own[0], own[1], mean, var, *eps);
+                    Some((
+                        gpu.upload(&format!("bn{i} a"), &[a.len()], &a)?,
+                        gpu.upload(&format!("bn{i} b"), &[b.len()], &b)?,
+                    ))
+                }
                 _ => None,
             });
             kinds.push(k);
@@ -202,6 +237,7 @@ impl Generator {
             grads,
             io,
             stats,
+            affine,
             forward: Vec::new(),
             backward: Vec::new(),
             to_latent: Vec::new(),
@@ -224,6 +260,10 @@ impl Generator {
             let op = match k {
                 Kind::Dense(s) => dense::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
                 Kind::Conv(s) => conv_transpose::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
+                Kind::Bn(s, _) if self.affine[i].is_some() => {
+                    let (fa, fb) = self.affine[i].as_ref().unwrap();
+                    Op::from(affine::forward(gpu, s, a, fa, Some(fb), o)?)
+                }
                 Kind::Bn(s, eps) => batch_norm::forward(
                     gpu,
                     s,
@@ -256,6 +296,13 @@ impl Generator {
                     Some(conv_transpose::backward_input(gpu, s, go, &p[0].value, gi)?),
                     Some(conv_transpose::backward_weights(gpu, s, a, go, &p[0].grad, &p[1].grad)?),
                 ),
+                Kind::Bn(s, _) if self.affine[i].is_some() => {
+                    // Eval mode: dx = a dy; no weight gradients.
+                    let fa = &self.affine[i].as_ref().unwrap().0;
+                    self.backward.push(Op::from(affine::forward(gpu, s, go, fa, None, gi)?));
+                    self.to_latent.push(self.backward.len() - 1);
+                    continue;
+                }
                 Kind::Bn(s, _) => {
                     // One op computes the input and the parameter gradients: both sequences use it.
                     let st = self.stats[i].as_ref().unwrap();

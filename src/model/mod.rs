@@ -2,9 +2,11 @@
 //! and its plain-Rust twin.
 
 pub mod generator;
+pub mod population;
 pub mod presets;
 pub mod reference;
 pub mod spec;
 
-pub use generator::{init_params, Generator, HostParams, Param};
+pub use generator::{init_params, Generator, HostParams, Norm, Param};
+pub use population::Population;
 pub use spec::{Layer, Shape, Spec};

@@ -2,8 +2,9 @@
 //! tests of whole networks (GPU against CPU) and of the trainer's gradients.
 
 use super::generator::{kind, param_shapes, HostParams, Kind};
+use super::population::Population;
 use super::spec::Spec;
-use crate::ops::{activation, batch_norm, conv_transpose, dense};
+use crate::ops::{activation, affine, batch_norm, conv_transpose, dense};
 use anyhow::Result;
 
 pub struct Reference {
@@ -72,6 +73,26 @@ impl Reference {
             stats.push(st);
         }
         Trace { acts, stats }
+    }
+
+    /// The output in eval mode: each batch norm applies the population statistics `pop`
+    /// (PyTorch's `BatchNorm` in `eval()` with `running_mean` and `running_var`).
+    pub fn forward_eval(&self, z: &[f32], pop: &Population) -> Result<Vec<f32>> {
+        let mut x = z.to_vec();
+        for (i, k) in self.kinds.iter().enumerate() {
+            x = match k {
+                Kind::Dense(s) => dense::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
+                Kind::Conv(s) => conv_transpose::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
+                Kind::Bn(s, eps) => {
+                    let (mean, var) = pop.layer(i)?;
+                    let (a, b) = affine::cpu::fold(self.p(i, 0), self.p(i, 1), mean, var, *eps);
+                    affine::cpu::forward(s, &x, &a, Some(&b))
+                }
+                Kind::Act(a) => activation::cpu::forward(*a, &x),
+                Kind::Reshape => x,
+            };
+        }
+        Ok(x)
     }
 
     /// Back-propagates `dout` (the gradient w.r.t. the output) to Z and to every parameter
