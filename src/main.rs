@@ -298,7 +298,7 @@ fn parse_latent(s: &str, spec: &Spec) -> Result<[usize; 3]> {
 
 fn train(a: TrainArgs) -> Result<()> {
     if let Some(o) = &a.occlude {
-        abprop::eval::masks::Occlusion::parse(o)?;
+        abprop::data::masks::Occlusion::parse(o)?;
     }
     let data_path = a
         .data
@@ -365,7 +365,7 @@ fn train(a: TrainArgs) -> Result<()> {
         },
     )?;
     let occluded = (a.occlude.as_deref())
-        .map(|o| abprop::eval::occlusion::occlude_training(&data, o, hyper.seed))
+        .map(|o| abprop::data::masks::occlude_training(&data, o, hyper.seed))
         .transpose()?;
     let (seen, observation) = match &occluded {
         Some((d, m)) => (d, abp::Observation::Mask(m.clone())),

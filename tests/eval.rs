@@ -4,8 +4,8 @@
 mod common;
 use abprop::abp::reconstruct::{reconstruct, ReconstructOptions};
 use abprop::abp::{preset, Observation, Trainer};
+use abprop::data::masks::{self, Occlusion};
 use abprop::data::Dataset;
-use abprop::eval::masks::{self, Occlusion};
 use abprop::eval::source::{self, Split, SplitOptions};
 use abprop::eval::{metrics, occlusion, pca::Pca, quick_net, reconstruction, sensing, Net, Setup};
 use common::*;
@@ -176,7 +176,7 @@ fn masked_loss_ignores_occluded_pixels_exactly() {
     let s = tiny_setup(2, 4);
     let spec = quick_net(s.d, 16).unwrap();
     let data = random_images(8, 1);
-    let (hidden, m) = occlusion::occlude(&data, &Occlusion::parse("P.5").unwrap(), 3).unwrap();
+    let (hidden, m) = masks::occlude(&data, &Occlusion::parse("P.5").unwrap(), 3).unwrap();
     // The same data with other values (huge ones, and the originals) at the occluded pixels.
     let mut r = rng(9);
     let mut noisy = hidden.clone();

@@ -1,6 +1,8 @@
 //! Training data: images (PNG, JPEG, ...), IDX files (gzipped or not, as Fashion-MNIST ships)
 //! and WAV files, as examples of a fixed per-example shape [channels, height, width] with
-//! values scaled to [-1, 1].
+//! values scaled to [-1, 1]; and (`masks`) the occlusion masks that hide part of them.
+
+pub mod masks;
 
 use crate::model::Shape;
 use anyhow::{bail, Context, Result};

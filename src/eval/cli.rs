@@ -1,10 +1,10 @@
 //! `abprop eval occlusion|sensing|reconstruction`: the paper's Experiments 5-7 end to end,
 //! writing a Markdown table, a JSON file, image panels and plots.
 
-use super::masks::{Occlusion, PAPER_SETTINGS};
 use super::source::{self, SplitOptions};
 use super::{occlusion, reconstruction, report, sensing, Net, Setup};
 use crate::abp::{preset, Hyper};
+use crate::data::masks::{Occlusion, PAPER_SETTINGS};
 use crate::gpu::Gpu;
 use crate::ops::optim::Optimizer;
 use anyhow::{bail, Context, Result};
