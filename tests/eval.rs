@@ -4,8 +4,8 @@
 mod common;
 use abprop::abp::reconstruct::{reconstruct, ReconstructOptions};
 use abprop::abp::{preset, Observation, Trainer};
+use abprop::data::masks::{self, Occlusion};
 use abprop::data::Dataset;
-use abprop::eval::masks::{self, Occlusion};
 use abprop::eval::source::{self, Split, SplitOptions};
 use abprop::eval::{metrics, occlusion, pca::Pca, reconstruction, sensing, Net, Setup};
 use abprop::model::presets::object_quick_net as quick_net;
@@ -176,7 +176,7 @@ fn masked_loss_ignores_occluded_pixels_exactly() {
     let s = tiny_setup(2, 4);
     let spec = quick_net(s.d, 16).unwrap();
     let data = random_images(8, 1);
-    let (hidden, m) = occlusion::occlude(&data, &Occlusion::parse("P.5").unwrap(), 3).unwrap();
+    let (hidden, m) = masks::occlude(&data, &Occlusion::parse("P.5").unwrap(), 3).unwrap();
     // The same data with other values (huge ones, and the originals) at the occluded pixels.
     let mut r = rng(9);
     let mut noisy = hidden.clone();
@@ -624,4 +624,360 @@ fn train_occlude_learns_from_the_visible_pixels_and_reports_t1() {
     let t3 = r["test_recovery_error"].as_f64().unwrap();
     assert!(t3.is_finite() && t3 > 0.0 && t3 < 1.0, "{r}");
     assert!(out.join("panel-test.png").exists());
+}
+
+// ---- any source `abprop train` reads: an image folder ----
+
+/// `n` colour PNGs of `w` x `h` (not square) in `dir/name`: a filled disc (`discs`) or a
+/// rectangle of a random colour on a random background, at a random place.
+fn shapes(dir: &Path, name: &str, n: usize, (w, h): (u32, u32), discs: bool, seed: u64) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut r = rng(seed);
+    for k in 0..n {
+        let mut colour = || image::Rgb([r.random::<u8>(), r.random::<u8>(), r.random::<u8>()]);
+        let (bg, fg) = (colour(), colour());
+        let (cx, cy, s) = (
+            r.random_range(0.3..0.7) * w as f32,
+            r.random_range(0.3..0.7) * h as f32,
+            r.random_range(0.15..0.35) * h as f32,
+        );
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+            let inside = if discs {
+                dx * dx + dy * dy < s * s
+            } else {
+                dx.abs() < 1.5 * s && dy.abs() < 0.7 * s
+            };
+            if inside {
+                fg
+            } else {
+                bg
+            }
+        });
+        img.save(folder.join(format!("{name}-{k:03}.png"))).unwrap();
+    }
+    folder
+}
+
+fn results(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn an_image_folder_is_split_in_grayscale_at_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = shapes(dir.path(), "faces", 12, (45, 30), true, 1);
+    let src = source::resolve(&faces, None).unwrap();
+    assert_eq!(src.train, source::Source::Images(faces.clone()));
+    assert!(src.test.is_none() && !src.train.has_categories());
+    let o = SplitOptions {
+        size: 16,
+        train: 8,
+        test: 4,
+        category: None,
+        negative: None,
+        negatives: 0,
+    };
+    let s = source::split(&src, &o).unwrap();
+    assert_eq!((s.train.len(), s.test.len()), (8, 4));
+    assert_eq!((s.train.shape, s.test.shape), ([1, 16, 16], [1, 16, 16]));
+    // In name order, the test images after the training ones.
+    assert_eq!(s.train.names[0], "faces-000.png");
+    assert_eq!(s.test.names[0], "faces-008.png");
+    assert!(s.negative.is_none());
+    assert!(s.about.contains("no categories"), "{}", s.about);
+    // Grayscale and resized as `abprop train --resize` reads them.
+    let want = abprop::data::load(
+        &faces.join("faces-008.png"),
+        &abprop::data::LoadOptions {
+            shape: [1, 16, 16],
+            resize: true,
+            resample: false,
+            rate: 11025,
+            limit: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(s.test.example(0), &want.values[..]);
+    assert!(s.train.values.iter().all(|v| (-1.0..=1.0).contains(v)));
+    // Negative images from another folder: at most as many as asked for; a category of an
+    // unlabelled folder is a clear error.
+    let cars = shapes(dir.path(), "cars", 3, (20, 20), false, 2);
+    let src = source::resolve(&faces, Some(&faces))
+        .unwrap()
+        .with_negative(Some(&cars))
+        .unwrap();
+    let s = source::split(
+        &src,
+        &SplitOptions {
+            negatives: 4,
+            ..o.clone()
+        },
+    )
+    .unwrap();
+    let neg = s.negative.unwrap();
+    assert_eq!((neg.len(), neg.names[0].as_str()), (3, "cars-000.png"));
+    let e = source::split(
+        &src,
+        &SplitOptions {
+            negative: Some(3),
+            negatives: 4,
+            ..o.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no categories"), "{e}");
+    let e = source::split(
+        &src,
+        &SplitOptions {
+            category: Some(3),
+            ..o.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("no categories"), "{e}");
+    let e = source::split(&src, &SplitOptions { train: 20, ..o }).unwrap_err();
+    assert!(e.to_string().contains("only 12 training images"), "{e}");
+}
+
+/// A tiny reconstruction run on a folder of 40 colour PNGs of 45x30 (as a new user's folder
+/// of photographs), through the command line.
+fn reconstruction_on_a_folder(extra: &[&str]) -> (PathBuf, serde_json::Value, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let faces = shapes(dir.path(), "faces", 40, (45, 30), true, 3);
+    shapes(dir.path(), "cars", 10, (40, 20), false, 5);
+    let out = dir.path().join("out");
+    let mut args = vec![
+        "eval",
+        "reconstruction",
+        "--data",
+        faces.to_str().unwrap(),
+        "--size",
+        "16",
+        "--train",
+        "24",
+        "--test",
+        "16",
+        "--batch",
+        "8",
+        "--iterations",
+        "2",
+        "--langevin-steps",
+        "2",
+        "--dims",
+        "4",
+        "--infer-steps",
+        "5",
+        "--curve-every",
+        "1",
+        "--curve-size",
+        "4",
+        "--curve-steps",
+        "2",
+        "--panel",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let extra: Vec<String> = extra
+        .iter()
+        .map(|a| a.replace("{dir}", dir.path().to_str().unwrap()))
+        .collect();
+    args.extend(extra.iter().map(|s| s.as_str()));
+    let (ok, text) = abprop(&args);
+    assert!(ok, "{args:?}: {text}");
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    (out.clone(), results(&out), md + &text, dir)
+}
+
+#[test]
+fn eval_reconstruction_on_an_image_folder() {
+    let (out, r, text, _dir) = reconstruction_on_a_folder(&[]);
+    let data = r["data"].as_str().unwrap();
+    assert!(
+        data.contains("faces (no categories): the first 24 images for training, the next 16"),
+        "{data}"
+    );
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["d"], 4);
+    for k in [
+        "train_abp",
+        "train_abp_learned_z",
+        "test_abp",
+        "train_pca",
+        "test_pca",
+        "test_abp_mse",
+    ] {
+        let e = rows[0][k].as_f64().unwrap_or(f64::NAN);
+        assert!(e.is_finite() && e >= 0.0, "{k}: {}", rows[0]);
+    }
+    assert_eq!(rows[0]["curves"].as_array().unwrap().len(), 2);
+    // Without labels and without --negative-data there are no negative images, and the report
+    // says so.
+    assert!(rows[0]["negative_abp"].is_null() && r["negative_category"].is_null());
+    assert!(
+        text.contains("No negative images") && text.contains("has no categories"),
+        "{text}"
+    );
+    assert!(out.join("d4/panel-test.png").exists() && out.join("d4/curves.png").exists());
+    assert!(!out.join("d4/panel-negative.png").exists());
+    // The panel: 3 rows (original, ABP, PCA) of 4 test images of 16x16.
+    let p = image::open(out.join("d4/panel-test.png")).unwrap();
+    assert!(
+        p.width() >= 4 * 16 && p.height() >= 3 * 16,
+        "{}x{}",
+        p.width(),
+        p.height()
+    );
+}
+
+#[test]
+fn eval_reconstruction_takes_negative_data() {
+    let (out, r, text, _dir) = reconstruction_on_a_folder(&["--negative-data", "{dir}/cars", "--category", "all"]);
+    assert!(r["negative_data"].as_str().unwrap().ends_with("cars"), "{r}");
+    let row = &r["rows"][0];
+    for k in ["negative_abp", "negative_pca"] {
+        let e = row[k].as_f64().unwrap_or(f64::NAN);
+        assert!(e.is_finite() && e >= 0.0, "{k}: {row}");
+    }
+    assert!(
+        row["curves"][0]["negative"].as_f64().is_some_and(f64::is_finite),
+        "{row}"
+    );
+    // 10 images in the folder, fewer than the 16 test images: all 10.
+    assert!(text.contains("Negative images: 10 images of"), "{text}");
+    assert!(out.join("d4/panel-negative.png").exists());
+}
+
+#[test]
+fn eval_on_other_sources_gives_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let faces = shapes(d, "faces", 12, (45, 30), true, 4);
+    let faces = faces.to_str().unwrap();
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("notes.txt"), "no images here").unwrap();
+    let sound = d.join("sound");
+    std::fs::create_dir(&sound).unwrap();
+    hound::WavWriter::create(
+        sound.join("a.wav"),
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 11025,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .unwrap()
+    .finalize()
+    .unwrap();
+    let out = d.join("out").display().to_string();
+    let small = ["--size", "16", "--test", "4", "--out", &out];
+    for (args, needle) in [
+        (
+            vec!["eval", "reconstruction", "--data", faces, "--category", "3"],
+            "--category 3",
+        ),
+        (
+            vec!["eval", "occlusion", "--data", faces, "--category", "3"],
+            "has no categories",
+        ),
+        (
+            vec![
+                "eval",
+                "reconstruction",
+                "--data",
+                faces,
+                "--negative",
+                "3",
+                "--negative-data",
+                faces,
+            ],
+            "has no categories",
+        ),
+        (
+            vec![
+                "eval",
+                "reconstruction",
+                "--data",
+                faces,
+                "--negative",
+                "none",
+                "--negative-data",
+                faces,
+            ],
+            "contradict",
+        ),
+        (
+            vec!["eval", "reconstruction", "--data", faces, "--negative", "all"],
+            "--negative-data",
+        ),
+        (
+            vec!["eval", "sensing", "--data", faces, "--train", "10"],
+            "only 12 training and test images",
+        ),
+        (
+            vec!["eval", "sensing", "--data", empty.to_str().unwrap()],
+            "holds no images",
+        ),
+        (
+            vec!["eval", "sensing", "--data", sound.to_str().unwrap()],
+            "works on images",
+        ),
+        (
+            vec!["eval", "occlusion", "--data", faces, "--test-data", "/no/such/dir"],
+            "test data not found: /no/such/dir",
+        ),
+        (
+            vec![
+                "eval",
+                "reconstruction",
+                "--data",
+                faces,
+                "--negative-data",
+                "/no/such/dir",
+            ],
+            "negative data not found: /no/such/dir",
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend(small);
+        if !args.contains(&"--train") {
+            a.extend(["--train", "8"]);
+        }
+        let (ok, text) = abprop(&a);
+        assert!(!ok, "{a:?} succeeded: {text}");
+        assert!(text.contains(needle), "{a:?}: expected {needle:?} in:\n{text}");
+        assert!(!text.contains("panicked"), "{a:?} panicked:\n{text}");
+    }
+}
+
+#[test]
+fn negative_data_of_a_labelled_source_takes_its_category() {
+    let src = source::resolve(&fashion(), None)
+        .unwrap()
+        .with_negative(Some(&fashion()))
+        .unwrap();
+    assert!(matches!(&src.negative, Some(source::Source::Idx(p)) if p.to_string_lossy().contains("t10k-images")));
+    let o = SplitOptions {
+        size: 16,
+        train: 20,
+        test: 10,
+        category: Some(0),
+        negative: Some(7),
+        negatives: 10,
+    };
+    let s = source::split(&src, &o).unwrap();
+    let neg = s.negative.unwrap();
+    assert_eq!(neg.len(), 10);
+    assert!(neg.names.iter().all(|n| n.starts_with("t10k-images")));
+    // The same category as the default (from the test pool), but its first images.
+    let default = source::split(&source::resolve(&fashion(), None).unwrap(), &o).unwrap();
+    assert_ne!(neg.names, default.negative.unwrap().names);
+    // All of its images when no category is given.
+    let all = source::split(&src, &SplitOptions { negative: None, ..o }).unwrap();
+    assert_eq!(all.negative.unwrap().names[0], "t10k-images-idx3-ubyte.gz#0");
 }

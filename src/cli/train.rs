@@ -59,7 +59,7 @@ pub struct TrainArgs {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     if let Some(o) = &a.occlude {
-        crate::eval::masks::Occlusion::parse(o)?;
+        crate::data::masks::Occlusion::parse(o)?;
     }
     let data_path = a
         .data
@@ -91,7 +91,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let data = load(&data_path, a.resample)?;
     let occluded = (a.occlude.as_deref())
-        .map(|o| crate::eval::occlusion::occlude_training(&data, o, hyper.seed.0))
+        .map(|o| crate::data::masks::occlude_training(&data, o, hyper.seed.0))
         .transpose()?;
     let (seen, observation) = match &occluded {
         Some((d, m)) => (d, Observation::Mask(m.clone())),

