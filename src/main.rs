@@ -13,7 +13,7 @@ fn main() {
         Command::Presets(a) => cli::presets::run(a),
         Command::Devices => cli::devices::run(),
         Command::Bench(b) => cli::bench::run(b),
-        Command::Eval(a) => abprop::eval::cli::run(a),
+        Command::Eval(a) => cli::eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("abprop: error: {e:#}");

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod devices;
+pub mod eval;
 pub mod interpolate;
 pub mod presets;
 pub mod reconstruct;
@@ -41,5 +42,5 @@ pub enum Command {
     Bench(bench::Bench),
     /// The paper's Experiments 5-7: learning from occluded images or compressed-sensing
     /// projections, and reconstruction of held-out images next to PCA.
-    Eval(crate::eval::cli::EvalArgs),
+    Eval(eval::EvalArgs),
 }

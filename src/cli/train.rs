@@ -91,7 +91,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     let data = load(&data_path, a.resample)?;
     let occluded = (a.occlude.as_deref())
-        .map(|o| crate::data::masks::occlude_training(&data, o, hyper.seed.0))
+        .map(|o| crate::data::masks::occlude_training(&data, o, hyper.seed))
         .transpose()?;
     let (seen, observation) = match &occluded {
         Some((d, m)) => (d, Observation::Mask(m.clone())),

@@ -7,8 +7,9 @@
 //! learn from it.
 
 use super::Dataset;
+use crate::seed::{Seed, Stream};
 use anyhow::{bail, Result};
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand::{rngs::StdRng, Rng};
 use std::fmt;
 
 /// Side of the salt-and-pepper blocks.
@@ -133,13 +134,18 @@ impl Occlusion {
         Ok(m)
     }
 
-    /// Masks for `n` images of shape [c, h, w] (the same mask on every channel), [n, c, h, w].
-    /// Image i's mask is drawn from (seed, i) alone.
-    pub fn masks(&self, n: usize, shape: [usize; 3], seed: u64) -> Result<Vec<f32>> {
+    /// Masks for `n` training images of shape [c, h, w] (the same mask on every channel),
+    /// [n, c, h, w]. Image i's mask is drawn from (seed, i) alone.
+    pub fn masks(&self, n: usize, shape: [usize; 3], seed: impl Into<Seed>) -> Result<Vec<f32>> {
+        self.masks_in(n, shape, seed.into(), Stream::TrainMasks)
+    }
+
+    /// [`Occlusion::masks`] from another stream (the test images' masks).
+    pub fn masks_in(&self, n: usize, shape: [usize; 3], seed: Seed, stream: Stream) -> Result<Vec<f32>> {
         let [c, h, w] = shape;
         let mut out = Vec::with_capacity(n * c * h * w);
         for i in 0..n {
-            let mut rng = StdRng::seed_from_u64(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = seed.rng_at(stream, i as u64);
             let m = self.mask(h, w, &mut rng)?;
             for _ in 0..c {
                 out.extend_from_slice(&m);
@@ -175,17 +181,19 @@ pub fn coverage(masks: &[f32]) -> f64 {
     masks.iter().filter(|&&m| m == 0.0).count() as f64 / masks.len().max(1) as f64
 }
 
-/// Seeds of the training and test masks (from a run's seed).
-pub fn mask_seeds(seed: u64) -> (u64, u64) {
-    (
-        seed.wrapping_mul(1_000_003).wrapping_add(5),
-        seed.wrapping_mul(1_000_003).wrapping_add(7),
-    )
+/// The occluded copy of training images `data` (occluded values zeroed) and its masks
+/// (stream `TrainMasks` of `seed`).
+pub fn occlude(data: &Dataset, occ: &Occlusion, seed: impl Into<Seed>) -> Result<(Dataset, Vec<f32>)> {
+    occlude_in(data, occ, seed.into(), Stream::TrainMasks)
 }
 
-/// The occluded copy of `data` (occluded values zeroed) and its masks.
-pub fn occlude(data: &Dataset, occ: &Occlusion, seed: u64) -> Result<(Dataset, Vec<f32>)> {
-    let m = occ.masks(data.len(), data.shape, seed)?;
+/// [`occlude`] for test images (stream `TestMasks`: other masks than the training images').
+pub fn occlude_test(data: &Dataset, occ: &Occlusion, seed: Seed) -> Result<(Dataset, Vec<f32>)> {
+    occlude_in(data, occ, seed, Stream::TestMasks)
+}
+
+fn occlude_in(data: &Dataset, occ: &Occlusion, seed: Seed, stream: Stream) -> Result<(Dataset, Vec<f32>)> {
+    let m = occ.masks_in(data.len(), data.shape, seed, stream)?;
     let mut d = data.clone();
     d.values = hide(&data.values, &m);
     Ok((d, m))
@@ -193,6 +201,6 @@ pub fn occlude(data: &Dataset, occ: &Occlusion, seed: u64) -> Result<(Dataset, V
 
 /// `abprop train --occlude SPEC`: the occluded training data (masks from the run's seed, as
 /// `abprop eval occlusion` draws them) and the masks.
-pub fn occlude_training(data: &Dataset, spec: &str, seed: u64) -> Result<(Dataset, Vec<f32>)> {
-    occlude(data, &Occlusion::parse(spec)?, mask_seeds(seed).0)
+pub fn occlude_training(data: &Dataset, spec: &str, seed: Seed) -> Result<(Dataset, Vec<f32>)> {
+    occlude(data, &Occlusion::parse(spec)?, seed)
 }

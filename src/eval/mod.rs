@@ -6,12 +6,13 @@
 //!   Experiment 6 runner.
 //! - `pca`: the PCA baseline (nalgebra).
 //! - `metrics`: the paper's recovery error and the mean-image baseline.
-//! - `source`: Fashion-MNIST / MNIST with categories, split into train, test and negative.
+//! - `source`: the data of an experiment (any source `abprop train` takes, with categories
+//!   where it has them), split into training, test and negative images.
 //! - `occlusion`, `reconstruction`: the Experiment 5 and 7 runners.
 //! - `plot`: error curves as PNG; `report`: tables, JSON and image panels.
-//! - `cli`: `abprop eval`.
+//!
+//! The command line is `cli::eval`; the masks are `data::masks`.
 
-pub mod cli;
 pub mod metrics;
 pub mod occlusion;
 pub mod pca;
@@ -114,7 +115,7 @@ impl Setup {
         }
     }
 
-    fn say(&self, msg: &str) {
+    pub fn say(&self, msg: &str) {
         if self.verbose {
             eprintln!("abprop eval: {msg}");
         }

@@ -12,7 +12,7 @@ use super::source::Split;
 use super::{network, recovered, train, whole_batches, Setup};
 use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
 use crate::abp::{Observation, Trainer};
-use crate::data::masks::{self, mask_seeds, occlude, Occlusion};
+use crate::data::masks::{self, occlude, occlude_test, Occlusion};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::io::media;
@@ -78,7 +78,6 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
     let test = &split.test;
     let [c, h, w] = train_data.shape;
     let spec = network(setup.net, setup.d, setup.size)?;
-    let (seed_train, seed_test) = mask_seeds(setup.hyper.seed.0);
     let mut rows = Vec::new();
     for occ in settings {
         let name = occ.to_string();
@@ -88,7 +87,7 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
             train_data.len(),
             setup.hyper.iterations
         ));
-        let (observed, m) = occlude(&train_data, occ, seed_train)?;
+        let (observed, m) = occlude(&train_data, occ, setup.hyper.seed)?;
         let trained = train(
             gpu,
             setup,
@@ -115,7 +114,7 @@ pub fn run(gpu: &Gpu, setup: &Setup, split: &Split, settings: &[Occlusion], out:
             (k as f64).sqrt().ceil() as usize,
         )?;
         // T3.
-        let (test_obs, tm) = occlude(test, occ, seed_test)?;
+        let (test_obs, tm) = occlude_test(test, occ, setup.hyper.seed)?;
         let start = std::time::Instant::now();
         setup.say(&format!(
             "{name}: inferring Z of {} occluded test images ({} Langevin steps of {})",
@@ -215,7 +214,7 @@ pub fn report_training(
         "mean_image_recovery_error": e_mean,
     });
     if let Some(test) = test {
-        let (test_obs, tm) = occlude(test, &Occlusion::parse(spec)?, mask_seeds(t.hyper.seed.0).1)?;
+        let (test_obs, tm) = occlude_test(test, &Occlusion::parse(spec)?, t.hyper.seed)?;
         let o = ReconstructOptions {
             sigma: t.hyper.sigma,
             ..Default::default()

@@ -1,10 +1,10 @@
 //! `abprop eval occlusion|sensing|reconstruction`: the paper's Experiments 5-7 end to end,
 //! writing a Markdown table, a JSON file, image panels and plots.
 
-use super::source::{self, Sources, Split, SplitOptions};
-use super::{occlusion, reconstruction, report, sensing, Net, Setup};
-use crate::abp::{preset, Hyper};
+use crate::abp::{preset, Hyper, Overrides};
 use crate::data::masks::{Occlusion, PAPER_SETTINGS};
+use crate::eval::source::{self, Sources, Split, SplitOptions};
+use crate::eval::{self, occlusion, reconstruction, report, sensing, Net, Setup};
 use crate::gpu::Gpu;
 use crate::ops::optim::Optimizer;
 use anyhow::{bail, Context, Result};
@@ -114,24 +114,11 @@ pub struct Common {
     /// their labels file) take only "all".
     #[arg(long)]
     pub category: Option<String>,
-    /// Training iterations (default 40; 600 with --paper).
-    #[arg(long)]
-    pub iterations: Option<usize>,
-    /// Examples per batch.
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Langevin steps L per iteration (default 10; 30 with --paper).
-    #[arg(long = "langevin-steps")]
-    pub langevin_steps: Option<usize>,
-    /// Langevin step size D during training.
-    #[arg(long)]
-    pub delta: Option<f32>,
-    /// Standard deviation s of the observation noise.
-    #[arg(long)]
-    pub sigma: Option<f32>,
-    /// Learning rate (SGD with momentum 0.5).
-    #[arg(long)]
-    pub lr: Option<f32>,
+    /// Training hyperparameters (quick defaults: 40 iterations, L = 10, D = 0.3, s = 0.3,
+    /// SGD with learning rate 1e-4 and momentum 0.5, batch 100; --paper: 600 iterations,
+    /// L = 30). The seed also draws the masks and the sensing matrix.
+    #[command(flatten)]
+    pub hp: Overrides,
     /// Langevin steps inferring Z of test images from N(0, I) with W fixed.
     #[arg(long, default_value_t = 300)]
     pub infer_steps: usize,
@@ -141,9 +128,6 @@ pub struct Common {
     /// Examples shown in the image panels.
     #[arg(long, default_value_t = 10)]
     pub panel: usize,
-    /// Random seed (network, latent factors, masks, sensing matrix).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
     /// No progress lines.
     #[arg(long)]
     pub quiet: bool,
@@ -175,27 +159,7 @@ pub fn setup(c: &Common, d: Option<usize>) -> Result<Setup> {
         hyper.langevin_steps = 10;
         (32, Net::Quick, 20)
     };
-    if let Some(v) = c.iterations {
-        hyper.iterations = v;
-    }
-    if let Some(v) = c.batch {
-        hyper.batch = v;
-    }
-    if let Some(v) = c.langevin_steps {
-        hyper.langevin_steps = v;
-    }
-    if let Some(v) = c.delta {
-        hyper.delta = v;
-    }
-    if let Some(v) = c.sigma {
-        hyper.sigma = v;
-    }
-    if let Some(v) = c.lr {
-        if let Optimizer::Sgd { lr, .. } = &mut hyper.optimizer {
-            *lr = v;
-        }
-    }
-    hyper.seed = c.seed.into();
+    c.hp.apply(&mut hyper);
     hyper.validate()?;
     if c.infer_steps == 0 {
         bail!("--infer-steps must be positive");
@@ -330,7 +294,7 @@ fn header(title: &str, about: &str, s: &Setup, gpu: &Gpu, extra: &str) -> String
     format!(
         "# {title}\n\nData: {about}, resized to {size}x{size}.\n\nNetwork: {net}; {it} iterations, batch {b}, L = {l}, D = {dl}, s = {sg}, learning rate {lr}; test images: Z inferred from N(0, I) by {is} Langevin steps of {id}.{extra}\n\nAdapter: {dev}.\n\nErrors: mean absolute per-pixel difference relative to the range of the pixel values.\n\n",
         size = s.size,
-        net = super::describe(s.net, s.size),
+        net = eval::describe(s.net, s.size),
         it = h.iterations,
         b = h.batch,
         l = h.langevin_steps,
@@ -363,7 +327,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         Experiment::Occlusion { common, settings, d } => {
             let occ = Occlusion::parse_list(&settings)?;
             let s = setup(&common, d)?;
-            super::network(s.net, s.d, s.size)?;
+            eval::network(s.net, s.d, s.size)?;
             let split = data(&common, &s)?;
             let out = out_dir(&common, "occlusion");
             let gpu = Gpu::new()?;
@@ -392,7 +356,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         Experiment::Sensing { common, k, dims } => {
             let s = setup(&common, None)?;
             let dims = latent_dims(dims, common.paper)?;
-            super::network(s.net, dims[0], s.size)?;
+            eval::network(s.net, dims[0], s.size)?;
             let k = k.unwrap_or(if common.paper { 1000 } else { s.size * s.size / 4 });
             let split = data(&common, &s)?;
             let out = out_dir(&common, "sensing");
@@ -436,7 +400,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         } => {
             let s = setup(&common, None)?;
             let dims = latent_dims(dims, common.paper)?;
-            super::network(s.net, dims[0], s.size)?;
+            eval::network(s.net, dims[0], s.size)?;
             let curves = reconstruction::Curves {
                 every: curve_every.unwrap_or(if common.paper { 50 } else { 10 }),
                 size: curve_size.max(1),
