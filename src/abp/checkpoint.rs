@@ -15,9 +15,10 @@
 //! (sound), `preset` (when trained from one).
 
 use super::config::Hyper;
+use super::synthesis::BnMode;
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
-use crate::model::{init_params, HostParams, Layer, Population, Spec};
+use crate::model::{init_params, HostParams, Layer, Norm, Population, Spec};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -255,6 +256,15 @@ impl Model {
             self.population = Some(Population::measure(gpu, &self.spec, &self.params, z, self.hyper.batch)?);
         }
         Ok(self.population.as_ref().expect("measured above"))
+    }
+
+    /// The batch norms as `mode` says, measuring the population statistics first if the
+    /// checkpoint lacks them (see [`Model::population`]).
+    pub fn norm(&mut self, gpu: &Gpu, mode: BnMode) -> Result<Norm<'_>> {
+        Ok(match mode {
+            BnMode::Batch => Norm::Batch,
+            BnMode::Population => Norm::Population(self.population(gpu)?),
+        })
     }
 
     /// Z of training example `i`.

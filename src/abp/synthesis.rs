@@ -4,42 +4,135 @@
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
 use crate::io::media;
-use crate::model::{Generator, HostParams, Shape, Spec};
+use crate::model::{Generator, HostParams, Norm, Shape, Spec};
 use crate::ops::philox;
 use crate::seed::{Seed, Stream};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Largest batch rendered at once.
-const CHUNK: usize = 256;
+/// How the batch norms normalize when rendering (`--bn`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BnMode {
+    /// The population statistics stored in the checkpoint (eval mode): one Z, one output,
+    /// whatever else is rendered with it.
+    #[default]
+    Population,
+    /// The statistics of each rendered batch, as in training (the paper's release).
+    Batch,
+}
 
-/// f(Z; W) for `count` latent vectors of shape `spec.latent` (batch-norm statistics of each
-/// rendered batch, as in training). Returns [count, c, h, w].
-pub fn render(gpu: &Gpu, spec: &Spec, params: &HostParams, z: &[f32], count: usize) -> Result<Vec<f32>> {
+/// The most examples rendered at once.
+pub const MAX_CHUNK: usize = 256;
+
+/// Examples per rendered batch for `spec`: as many as fit in about 256 MiB of activations,
+/// at most [`MAX_CHUNK`]. It depends on the model alone, so every run of a model renders in
+/// the same batches.
+pub fn chunk_for(spec: &Spec) -> Result<usize> {
+    let floats: usize = spec.shapes()?.iter().map(|s| s.iter().product::<usize>()).sum();
+    // Activations and their gradients, f32.
+    Ok(((256usize << 20) / (floats * 8).max(1)).clamp(1, MAX_CHUNK))
+}
+
+/// A generator built once for rendering batches of `chunk` latents.
+pub struct Renderer {
+    gen: Generator,
+    eval: bool,
+    d: usize,
+    per: usize,
+}
+
+impl Renderer {
+    /// In eval mode (`Norm::Population`) a short last batch is padded with zeros, so every
+    /// latent is rendered by the same kernels; with batch statistics it is rendered alone.
+    pub fn new(gpu: &Gpu, spec: &Spec, params: &HostParams, norm: Norm, chunk: usize) -> Result<Renderer> {
+        let gen = Generator::with_norm(gpu, spec, chunk.max(1), params, norm)?;
+        // Pack the weights once: they never change while rendering.
+        gpu.run(&gen.prepare_seq())?;
+        let [c, h, w] = spec.output()?;
+        Ok(Renderer {
+            eval: matches!(norm, Norm::Population(_)),
+            d: spec.latent_dim(),
+            per: c * h * w,
+            gen,
+        })
+    }
+
+    pub fn chunk(&self) -> usize {
+        self.gen.batch
+    }
+
+    /// f(Z) of at most `chunk` latents `z`, [b, c, h, w].
+    pub fn render_chunk(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>> {
+        let b = z.len() / self.d;
+        if b == 0 || b > self.chunk() || z.len() != b * self.d {
+            bail!(
+                "{} latent values are not 1 to {} latent vectors of {}",
+                z.len(),
+                self.chunk(),
+                self.d
+            );
+        }
+        if b < self.chunk() && !self.eval {
+            // Batch statistics: the short batch alone, as it is.
+            let gen = Generator::new(gpu, &self.gen.spec, b, &self.gen.read_params(gpu)?)?;
+            gpu.write(gen.latent(), z)?;
+            gpu.run(&gen.forward_seq())?;
+            return gpu.read(gen.output());
+        }
+        let mut padded = z.to_vec();
+        padded.resize(self.chunk() * self.d, 0.0);
+        gpu.write(self.gen.latent(), &padded)?;
+        gpu.run(&self.gen.forward_prepared_seq())?;
+        let mut x: Vec<f32> = gpu.read(self.gen.output())?;
+        x.truncate(b * self.per);
+        Ok(x)
+    }
+
+    /// f(Z) of any number of latents, chunk by chunk, [count, c, h, w].
+    pub fn render(&self, gpu: &Gpu, z: &[f32]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(z.len() / self.d * self.per);
+        for part in z.chunks(self.chunk() * self.d) {
+            out.extend(self.render_chunk(gpu, part)?);
+        }
+        Ok(out)
+    }
+}
+
+/// f(Z; W) for `count` latent vectors of shape `spec.latent`, batch norms as `norm` says, in
+/// batches of [`chunk_for`] (in eval mode always of that size, padded, so that the kernels,
+/// which an adapter may choose by shape, are the same for every latent of every run).
+/// Returns [count, c, h, w].
+pub fn render(gpu: &Gpu, spec: &Spec, params: &HostParams, norm: Norm, z: &[f32], count: usize) -> Result<Vec<f32>> {
     let d = spec.latent_dim();
     if z.len() != count * d {
         bail!("{} latent values given for {count} examples of {d}", z.len());
     }
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < count {
-        let b = (count - start).min(CHUNK);
-        let gen = Generator::new(gpu, spec, b, params)?;
-        gpu.write(gen.latent(), &z[start * d..(start + b) * d])?;
-        gpu.run(&gen.forward_seq())?;
-        out.extend(gpu.read::<f32>(gen.output())?);
-        start += b;
-    }
-    Ok(out)
+    let chunk = match norm {
+        Norm::Population(_) => chunk_for(spec)?,
+        Norm::Batch => chunk_for(spec)?.min(count.max(1)),
+    };
+    Renderer::new(gpu, spec, params, norm, chunk)?.render(gpu, z)
 }
 
-/// `count` latent vectors ~ N(0, I) of shape `latent`, from `seed` (Philox on the GPU).
-pub fn sample_z(gpu: &Gpu, latent: Shape, count: usize, seed: impl Into<Seed>) -> Result<Vec<f32>> {
+/// The latent vectors of samples `first .. first + count` of a run with `seed`, of shape
+/// `latent`, ~ N(0, I) (Philox on the GPU): sample i's Z depends on (seed, i) alone.
+pub fn sample_z_range(gpu: &Gpu, latent: Shape, first: usize, count: usize, seed: impl Into<Seed>) -> Result<Vec<f32>> {
+    let d = latent.iter().product::<usize>();
     let t = gpu.zeros("z", &[count, latent[0], latent[1], latent[2]])?;
-    let op = philox::normal(gpu, &t, seed.into().key(Stream::Synthesize), 0)?;
+    let step = gpu.upload::<u32>("step", &[1], &[0])?;
+    let offset = u32::try_from(first * d)
+        .ok()
+        .filter(|o| (*o as u64) + (count * d) as u64 + 8 <= u32::MAX as u64)
+        .with_context(|| format!("samples {first} .. {}: more than 2^32 latent values", first + count))?;
+    let op = philox::normal_range(gpu, &t, count * d, seed.into().key(Stream::Synthesize), &step, offset)?;
     gpu.run(&op.seq())?;
     gpu.read(&t)
+}
+
+/// `count` latent vectors ~ N(0, I) of shape `latent`, from `seed`: samples 0 .. count.
+pub fn sample_z(gpu: &Gpu, latent: Shape, count: usize, seed: impl Into<Seed>) -> Result<Vec<f32>> {
+    sample_z_range(gpu, latent, 0, count, seed)
 }
 
 /// The n x n panel over [-r, r]^2 of a two-factor model (paper Figure 5), row by row.

@@ -1,6 +1,7 @@
 //! `abprop interpolate`: the inferred Z of training examples interpolated (paper Figure 6).
 
-use crate::abp::{synthesis, Model};
+use crate::abp::synthesis::{self, BnMode};
+use crate::abp::Model;
 use crate::gpu::Gpu;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -10,6 +11,10 @@ use std::path::PathBuf;
 pub struct InterpArgs {
     #[arg(long)]
     pub model: PathBuf,
+    /// Batch norms on the checkpoint's population statistics (each output depends on its own
+    /// Z alone, as PyTorch's eval mode), or on each rendered batch's (the paper's release).
+    #[arg(long, value_enum, default_value_t = BnMode::Population)]
+    pub bn: BnMode,
     #[arg(long)]
     pub out: PathBuf,
     /// Training examples: four (corners of the panel, paper Figure 6) or two (a line).
@@ -24,7 +29,7 @@ pub struct InterpArgs {
 }
 
 pub fn run(a: InterpArgs) -> Result<()> {
-    let m = Model::load(&a.model)?;
+    let mut m = Model::load(&a.model)?;
     let zs: Vec<Vec<f32>> = a.examples.iter().map(|&i| m.example_z(i)).collect::<Result<_>>()?;
     let n = a.steps.max(2);
     let (z, count, cols) = match zs.len() {
@@ -37,7 +42,8 @@ pub fn run(a: InterpArgs) -> Result<()> {
         _ => bail!("--examples takes four examples (a spherical panel) or two (a line)"),
     };
     let gpu = Gpu::new()?;
-    let x = synthesis::render(&gpu, &m.spec, &m.params, &z, count)?;
+    let (spec, params) = (m.spec.clone(), m.params.clone());
+    let x = synthesis::render(&gpu, &spec, &params, m.norm(&gpu, a.bn)?, &z, count)?;
     synthesis::write_outputs(&a.out, &m.spec, m.rate, &x, &z, count, cols, false)?;
     eprintln!(
         "abprop: wrote the interpolation of examples {:?} to {}",

@@ -1,6 +1,7 @@
 //! `abprop synthesize`: f(Z; W) for Z ~ N(0, I), for given Z, or over the d = 2 panel.
 
-use crate::abp::{synthesis, Model};
+use crate::abp::synthesis::{self, BnMode};
+use crate::abp::Model;
 use crate::gpu::Gpu;
 use crate::model::Spec;
 use crate::seed::Seed;
@@ -12,6 +13,10 @@ use std::path::PathBuf;
 pub struct SynthArgs {
     #[arg(long)]
     pub model: PathBuf,
+    /// Batch norms on the checkpoint's population statistics (each output depends on its own
+    /// Z alone, as PyTorch's eval mode), or on each rendered batch's (the paper's release).
+    #[arg(long, value_enum, default_value_t = BnMode::Population)]
+    pub bn: BnMode,
     #[arg(long)]
     pub out: PathBuf,
     /// Samples to render.
@@ -53,7 +58,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
     if a.grid == Some(0) {
         bail!("--grid 0: give the side of the panel (1 or more)");
     }
-    let m = Model::load(&a.model)?;
+    let mut m = Model::load(&a.model)?;
     let mut spec = m.spec.clone();
     if let Some(l) = &a.latent {
         spec = spec.with_latent(parse_latent(l, &spec)?)?;
@@ -77,7 +82,8 @@ pub fn run(a: SynthArgs) -> Result<()> {
             (a.count as f64).sqrt().ceil() as usize,
         )
     };
-    let x = synthesis::render(&gpu, &spec, &m.params, &z, count)?;
+    let params = m.params.clone();
+    let x = synthesis::render(&gpu, &spec, &params, m.norm(&gpu, a.bn)?, &z, count)?;
     synthesis::write_outputs(&a.out, &spec, m.rate, &x, &z, count, cols, a.grid.is_none())?;
     let [c, h, w] = spec.output()?;
     eprintln!("abprop: wrote {count} outputs of {c}x{h}x{w} to {}", a.out.display());
