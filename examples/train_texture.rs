@@ -6,6 +6,7 @@
 use abprop::abp::{preset, synthesis, Observation, Trainer};
 use abprop::data::{self, LoadOptions};
 use abprop::gpu::Gpu;
+use abprop::model::Norm;
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
@@ -23,20 +24,25 @@ fn main() -> anyhow::Result<()> {
     let mut hyper = p.hyper.clone();
     hyper.iterations = 100;
     let mut trainer = Trainer::new(&gpu, &p.spec, &hyper, &data, &Observation::Full, None)?;
-    for it in 1..=hyper.iterations {
-        // L Langevin steps on Z (inferential back-propagation), then one step on W (learning
-        // back-propagation): one submit, one read-back of the error.
-        let mse = trainer.iterate()?;
-        if it % 10 == 0 {
-            println!("iteration {it}: mean squared reconstruction error {mse:.5}");
+    // Each iteration: L Langevin steps on Z (inferential back-propagation), then one step on W
+    // (learning back-propagation): one submit, one read-back of the error; the hook sees it.
+    trainer.train(|_, step| {
+        if step.iteration % 10 == 0 {
+            println!(
+                "iteration {}: mean squared reconstruction error {:.5}",
+                step.iteration, step.mse
+            );
         }
-    }
+        Ok(())
+    })?;
 
     // A fully convolutional model renders larger textures from a larger latent image.
     let big = p.spec.with_latent([1, 8, 8])?;
     let params = trainer.gen.read_params(&gpu)?;
+    // Batch norms on the population statistics of the training Z (eval mode).
+    let population = trainer.population()?;
     let z = synthesis::sample_z(&gpu, big.latent, 1, 7)?;
-    let x = synthesis::render(&gpu, &big, &params, &z, 1)?;
+    let x = synthesis::render(&gpu, &big, &params, Norm::Population(&population), &z, 1)?;
     let [c, h, w] = big.output()?;
     abprop::io::media::write_png(Path::new("texture-128.png"), &x, c, h, w)?;
     println!("wrote texture-128.png ({w}x{h})");

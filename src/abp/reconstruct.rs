@@ -5,22 +5,25 @@ use super::infer::{Inference, Langevin};
 use super::observe::{Observation, ObservedShared};
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu};
-use crate::model::{Generator, HostParams, Spec};
+use crate::model::{Generator, HostParams, Norm, Spec};
 use crate::ops::philox;
 use crate::seed::{Seed, Stream};
 use anyhow::{bail, Result};
 
 #[derive(Clone, Copy, Debug)]
-pub struct ReconstructOptions {
+pub struct ReconstructOptions<'a> {
     pub steps: usize,
     pub delta: f32,
     pub sigma: f32,
     pub noise: bool,
     pub seed: Seed,
     pub batch: usize,
+    /// The batch norms: the model's population statistics (eval mode: each example's Z is
+    /// inferred as if alone) or the statistics of each batch of examples.
+    pub norm: Norm<'a>,
 }
 
-impl Default for ReconstructOptions {
+impl Default for ReconstructOptions<'_> {
     fn default() -> Self {
         ReconstructOptions {
             steps: 300,
@@ -29,6 +32,7 @@ impl Default for ReconstructOptions {
             noise: true,
             seed: Seed(1),
             batch: 100,
+            norm: Norm::Batch,
         }
     }
 }
@@ -83,7 +87,7 @@ pub fn reconstruct(
     while start < n {
         let b = (n - start).min(o.batch);
         if gen.as_ref().is_none_or(|g| g.0.batch != b) {
-            let g = Generator::new(gpu, spec, b, params)?;
+            let g = Generator::with_norm(gpu, spec, b, params, o.norm)?;
             let shared = ObservedShared::new(gpu, &g, observation)?;
             gen = Some((g, shared));
         }

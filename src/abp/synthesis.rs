@@ -4,12 +4,13 @@
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
 use crate::io::media;
+use crate::io::samples::Layout;
 use crate::model::{Generator, HostParams, Norm, Shape, Spec};
 use crate::ops::philox;
 use crate::seed::{Seed, Stream};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How the batch norms normalize when rendering (`--bn`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -236,4 +237,206 @@ pub fn read_latents(path: &Path, latent: Shape) -> Result<(Vec<f32>, usize)> {
         );
     }
     Ok((t.f32()?.to_vec(), s[0]))
+}
+
+/// `--shard K/N`: the K-th of N contiguous slices of a run, cut at chunk boundaries so that the
+/// shards' files together are exactly one run's. `index` counts from 0 (K - 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Shard> {
+        if s.trim() == "auto" {
+            return Shard::from_slurm(|k| std::env::var(k).ok());
+        }
+        let (k, n) = s
+            .split_once('/')
+            .with_context(|| format!("--shard {s:?}: expected K/N (e.g. 2/8) or auto"))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .with_context(|| format!("--shard {s:?}: {v:?} is not a whole number"))
+        };
+        let (k, n) = (parse(k)?, parse(n)?);
+        if n == 0 || k == 0 || k > n {
+            bail!("--shard {s}: K must be 1 to N (shard {k} of {n} does not exist)");
+        }
+        Ok(Shard { index: k - 1, count: n })
+    }
+}
+
+impl Shard {
+    /// The whole run.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// A Slurm job array's task: SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of
+    /// SLURM_ARRAY_TASK_COUNT (`--array=0-7` and `--array=1-8` both give shards 1/8 .. 8/8).
+    pub fn from_slurm(var: impl Fn(&str) -> Option<String>) -> Result<Shard> {
+        let get = |k: &str| -> Result<usize> {
+            let v = var(k).with_context(|| format!("--shard auto: {k} is not set (not a Slurm job array task?)"))?;
+            v.trim()
+                .parse()
+                .with_context(|| format!("--shard auto: {k}={v:?} is not a whole number"))
+        };
+        let (id, count) = (get("SLURM_ARRAY_TASK_ID")?, get("SLURM_ARRAY_TASK_COUNT")?);
+        let min = if var("SLURM_ARRAY_TASK_MIN").is_some() {
+            get("SLURM_ARRAY_TASK_MIN")?
+        } else {
+            0
+        };
+        if count == 0 || id < min || id - min >= count {
+            bail!("--shard auto: task {id} (first {min}) is not one of {count} tasks");
+        }
+        Ok(Shard { index: id - min, count })
+    }
+
+    /// This shard's samples of a run of `total` rendered in chunks of `chunk`.
+    pub fn range(self, total: usize, chunk: usize) -> std::ops::Range<usize> {
+        let chunks = total.div_ceil(chunk.max(1));
+        let cut = |k: usize| (k * chunks / self.count * chunk).min(total);
+        cut(self.index)..cut(self.index + 1)
+    }
+
+    fn is_all(self) -> bool {
+        self.count == 1
+    }
+}
+
+/// A synthesis run: samples `range` of a run of `total` with `seed`, written as `layout` says
+/// into `out`.
+pub struct Job {
+    pub out: PathBuf,
+    pub total: usize,
+    pub shard: Shard,
+    pub seed: Seed,
+    pub layout: Layout,
+    /// Skip chunks whose files are all there already.
+    pub resume: bool,
+    /// A grid of the first samples (images only).
+    pub grid: bool,
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct JobStats {
+    pub samples: usize,
+    /// Samples already written (skipped by `--resume`).
+    pub skipped: usize,
+    pub seconds: f64,
+    /// Drawing Z and rendering, with the read-back.
+    pub render_seconds: f64,
+    /// Encoding and writing the files (on a thread of its own, beside the rendering).
+    pub write_seconds: f64,
+    pub bytes: u64,
+}
+
+/// Samples in the grid of a run.
+const GRID: usize = 64;
+
+/// Renders and writes a run chunk by chunk: chunk k + 1 is rendered while chunk k is written
+/// (one chunk in flight, so memory stays bounded for any count).
+pub fn run_job(gpu: &Gpu, renderer: &Renderer, job: &Job) -> Result<JobStats> {
+    let t0 = std::time::Instant::now();
+    std::fs::create_dir_all(&job.out).with_context(|| format!("cannot create {}", job.out.display()))?;
+    let chunk = renderer.chunk();
+    let range = job.shard.range(job.total, chunk);
+    let layout = &job.layout;
+    let per: usize = layout.shape.iter().product();
+    let bar = if job.progress {
+        let b = indicatif::ProgressBar::new(range.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} samples, {per_sec}, {elapsed} elapsed, {eta} left",
+            )
+            .expect("a valid progress template"),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut stats = JobStats::default();
+    let mut listed = Vec::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<f32>, Vec<f32>)>(1);
+    let written = std::thread::scope(|s| -> Result<(f64, u64, Vec<f32>)> {
+        let writer = s.spawn(move || -> Result<(f64, u64, Vec<f32>)> {
+            let (mut secs, mut bytes, mut grid) = (0.0, 0u64, Vec::new());
+            for (first, x, z) in rx {
+                let t = std::time::Instant::now();
+                bytes += layout.write(&job.out, first, &x, &z)?;
+                secs += t.elapsed().as_secs_f64();
+                let room = (GRID * per).saturating_sub(grid.len());
+                if job.grid && first < GRID {
+                    grid.extend_from_slice(&x[..room.min(x.len())]);
+                }
+            }
+            Ok((secs, bytes, grid))
+        });
+        let mut first = range.start;
+        while first < range.end {
+            let n = (range.end - first).min(chunk);
+            listed.push((first, n));
+            if job.resume && layout.files(&job.out, first, n).iter().all(|f| f.exists()) {
+                stats.skipped += n;
+            } else {
+                let t = std::time::Instant::now();
+                let z = sample_z_range(gpu, layout.latent, first, n, job.seed)?;
+                let x = renderer.render_chunk(gpu, &z)?;
+                stats.render_seconds += t.elapsed().as_secs_f64();
+                if tx.send((first, x, z)).is_err() {
+                    break; // the writer stopped: its error is below.
+                }
+                stats.samples += n;
+            }
+            bar.inc(n as u64);
+            first += n;
+        }
+        drop(tx);
+        writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+    })?;
+    bar.finish_and_clear();
+    let (write_seconds, bytes, grid) = written;
+    stats.write_seconds = write_seconds;
+    stats.bytes = bytes;
+    if job.grid && !grid.is_empty() && layout.rate.is_none() {
+        let [c, h, w] = layout.shape;
+        let n = grid.len() / per;
+        media::write_grid(
+            &job.out.join("grid.png"),
+            &grid,
+            n,
+            c,
+            h,
+            w,
+            (n as f64).sqrt().ceil() as usize,
+        )?;
+    }
+    let index = serde_json::json!({
+        "total": job.total,
+        "shard": [job.shard.index + 1, job.shard.count],
+        "first": range.start,
+        "end": range.end,
+        "chunk": chunk,
+        "seed": job.seed,
+        "format": layout.format,
+        "chunks": listed.iter().map(|&(first, n)| serde_json::json!({
+            "first": first,
+            "count": n,
+            "files": layout.files(&job.out, first, n).iter().map(|f| f.file_name().map(|s| s.to_string_lossy().into_owned())).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    let name = if job.shard.is_all() {
+        "index.json".to_string()
+    } else {
+        format!("index-{}-of-{}.json", job.shard.index + 1, job.shard.count)
+    };
+    crate::io::checkpoint::write_atomic(&job.out.join(name), serde_json::to_string_pretty(&index)?.as_bytes())?;
+    stats.seconds = t0.elapsed().as_secs_f64();
+    Ok(stats)
 }

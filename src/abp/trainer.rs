@@ -381,6 +381,13 @@ impl<'g> Trainer<'g> {
         seq
     }
 
+    /// The batch norms' population statistics over every example's Z with the current W
+    /// (see `model::Population`), as checkpoints store them.
+    pub fn population(&self) -> Result<Population> {
+        let params = self.gen.read_params(self.gpu)?;
+        Population::measure(self.gpu, &self.spec, &params, &self.latents()?, self.gen.batch)
+    }
+
     /// Z of every example, [n, latent...].
     pub fn latents(&self) -> Result<Vec<f32>> {
         let mut v = Vec::new();

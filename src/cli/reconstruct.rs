@@ -2,7 +2,8 @@
 //! reconstructions, the originals and `errors.json`.
 
 use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
-use crate::abp::{synthesis, Model, Observation};
+use crate::abp::synthesis::{self, BnMode};
+use crate::abp::{Model, Observation};
 use crate::data::{self, LoadOptions};
 use crate::gpu::Gpu;
 use crate::model::presets::SOUND_RATE;
@@ -17,6 +18,10 @@ pub struct ReconArgs {
     pub model: PathBuf,
     #[arg(long)]
     pub data: PathBuf,
+    /// Batch norms on the checkpoint's population statistics (each example's Z inferred as if
+    /// alone, PyTorch's eval mode), or on each batch's (the paper's release).
+    #[arg(long, value_enum, default_value_t = BnMode::Population)]
+    pub bn: BnMode,
     #[arg(long)]
     pub out: PathBuf,
     /// Langevin steps.
@@ -39,7 +44,7 @@ pub struct ReconArgs {
 }
 
 pub fn run(a: ReconArgs) -> Result<()> {
-    let m = Model::load(&a.model)?;
+    let mut m = Model::load(&a.model)?;
     let data = data::load(
         &a.data,
         &LoadOptions {
@@ -51,20 +56,22 @@ pub fn run(a: ReconArgs) -> Result<()> {
         },
     )?;
     let gpu = Gpu::new()?;
+    let (spec, params, rate, sigma) = (m.spec.clone(), m.params.clone(), m.rate, m.hyper.sigma);
     let o = ReconstructOptions {
         steps: a.steps,
         delta: a.delta,
-        sigma: m.hyper.sigma,
+        sigma,
         noise: !a.no_noise,
         seed: a.seed,
         batch: 100,
+        norm: m.norm(&gpu, a.bn)?,
     };
-    let r = reconstruct(&gpu, &m.spec, &m.params, &data, &Observation::Full, &o)?;
+    let r = reconstruct(&gpu, &spec, &params, &data, &Observation::Full, &o)?;
     let n = data.len();
     let cols = (n.min(64) as f64).sqrt().ceil() as usize;
-    synthesis::write_outputs(&a.out, &m.spec, m.rate, &r.outputs, &r.z, n, cols, false)?;
+    synthesis::write_outputs(&a.out, &spec, rate, &r.outputs, &r.z, n, cols, false)?;
     let [c, h, w] = data.shape;
-    if m.rate.is_none() {
+    if rate.is_none() {
         crate::io::media::write_grid(&a.out.join("original.png"), &data.values, n.min(64), c, h, w, cols)?;
     }
     r.write_errors(&a.out.join("errors.json"), &data.names, &o)?;

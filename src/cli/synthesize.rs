@@ -1,12 +1,14 @@
 //! `abprop synthesize`: f(Z; W) for Z ~ N(0, I), for given Z, or over the d = 2 panel.
 
-use crate::abp::synthesis::{self, BnMode};
+use crate::abp::synthesis::{self, BnMode, Shard};
 use crate::abp::Model;
 use crate::gpu::Gpu;
-use crate::model::Spec;
+use crate::io::samples::{Format, Layout};
+use crate::model::{Norm, Spec};
 use crate::seed::Seed;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -34,6 +36,23 @@ pub struct SynthArgs {
     /// The NxN panel over [-2, 2]^2 of a two-factor model (paper Figure 5).
     #[arg(long)]
     pub grid: Option<usize>,
+    /// How samples are written: png (default for images), png16, wav16 (default for sound),
+    /// wav32f, or safetensors / npy (one file per chunk of samples, exact float values, with
+    /// their Z; index.json lists which samples each file holds).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Render only the K-th of N contiguous slices of the run (e.g. 3/8), or `auto` in a Slurm
+    /// job array (SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT): the shards' files together
+    /// are the whole run's, bit for bit. Sample i's Z depends on (--seed, i) alone.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Skip the chunks of samples whose files are all written already (a killed run leaves no
+    /// partial file under a final name).
+    #[arg(long)]
+    pub resume: bool,
+    /// No grid.png (there is none past 256 samples anyway).
+    #[arg(long)]
+    pub no_grid: bool,
 }
 
 /// The latent shape `--latent` asks for: HxW for images, a length (or 1xT) for sound.
@@ -51,6 +70,9 @@ pub fn parse_latent(s: &str, spec: &Spec) -> Result<[usize; 3]> {
     })
 }
 
+/// Samples past which no grid is made unless asked for.
+const GRID_LIMIT: usize = 256;
+
 pub fn run(a: SynthArgs) -> Result<()> {
     if a.count == 0 && a.latents.is_none() && a.grid.is_none() {
         bail!("--count 0: give the number of samples to render (1 or more)");
@@ -63,11 +85,51 @@ pub fn run(a: SynthArgs) -> Result<()> {
     if let Some(l) = &a.latent {
         spec = spec.with_latent(parse_latent(l, &spec)?)?;
     }
+    let sound = m.rate.is_some();
+    let format = a.format.unwrap_or(Format::default_for(sound));
+    format.check(sound)?;
     let gpu = Gpu::new()?;
+    let params = m.params.clone();
+    let norm = m.norm(&gpu, a.bn)?;
+    let [c, h, w] = spec.output()?;
+    if a.latents.is_none() && a.grid.is_none() {
+        // Z ~ N(0, I): the batch tool.
+        let chunk = match norm {
+            Norm::Population(_) => synthesis::chunk_for(&spec)?,
+            Norm::Batch => synthesis::chunk_for(&spec)?.min(a.count),
+        };
+        let renderer = synthesis::Renderer::new(&gpu, &spec, &params, norm, chunk)?;
+        let shard = a.shard.unwrap_or(synthesis::Shard::ALL);
+        let mut layout = Layout::new(format, [c, h, w], spec.latent, m.rate, a.count);
+        layout.one_file = shard == synthesis::Shard::ALL && a.count <= chunk;
+        let job = synthesis::Job {
+            out: a.out.clone(),
+            total: a.count,
+            shard,
+            seed: a.seed,
+            layout,
+            resume: a.resume,
+            grid: !a.no_grid && a.count <= GRID_LIMIT && !sound,
+            progress: std::io::stderr().is_terminal(),
+        };
+        let st = synthesis::run_job(&gpu, &renderer, &job)?;
+        eprintln!(
+            "abprop: wrote {} samples of {c}x{h}x{w} to {} ({:.1} samples/s; {} already there)",
+            st.samples,
+            a.out.display(),
+            st.samples as f64 / st.seconds.max(1e-9),
+            st.skipped
+        );
+        return Ok(());
+    }
+    if a.shard.is_some() || a.resume || a.format.is_some() {
+        bail!("--shard, --resume and --format are for sampled runs (--count), not --latents or --grid");
+    }
     let (z, count, cols) = if let Some(f) = &a.latents {
         let (z, n) = synthesis::read_latents(f, spec.latent)?;
         (z, n, (n as f64).sqrt().ceil() as usize)
-    } else if let Some(n) = a.grid {
+    } else {
+        let n = a.grid.expect("--grid, as --latents is not given");
         if spec.latent_dim() != 2 {
             bail!(
                 "--grid needs a model with two latent factors; this one has {}",
@@ -75,17 +137,9 @@ pub fn run(a: SynthArgs) -> Result<()> {
             );
         }
         (synthesis::panel_z(n, 2.0), n * n, n)
-    } else {
-        (
-            synthesis::sample_z(&gpu, spec.latent, a.count, a.seed)?,
-            a.count,
-            (a.count as f64).sqrt().ceil() as usize,
-        )
     };
-    let params = m.params.clone();
-    let x = synthesis::render(&gpu, &spec, &params, m.norm(&gpu, a.bn)?, &z, count)?;
+    let x = synthesis::render(&gpu, &spec, &params, norm, &z, count)?;
     synthesis::write_outputs(&a.out, &spec, m.rate, &x, &z, count, cols, a.grid.is_none())?;
-    let [c, h, w] = spec.output()?;
     eprintln!("abprop: wrote {count} outputs of {c}x{h}x{w} to {}", a.out.display());
     Ok(())
 }

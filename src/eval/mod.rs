@@ -104,7 +104,7 @@ pub struct Setup {
 
 impl Setup {
     /// Reconstruction options for test images (the model's sigma, the setup's steps).
-    pub fn infer(&self, sigma: f32) -> ReconstructOptions {
+    pub fn infer(&self, sigma: f32) -> ReconstructOptions<'static> {
         ReconstructOptions {
             steps: self.infer_steps,
             delta: self.infer_delta,
@@ -112,6 +112,7 @@ impl Setup {
             noise: true,
             seed: self.hyper.seed,
             batch: self.hyper.batch,
+            norm: crate::model::Norm::Batch,
         }
     }
 

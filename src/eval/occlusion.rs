@@ -16,6 +16,7 @@ use crate::data::masks::{self, occlude, occlude_test, Occlusion};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::io::media;
+use crate::model::Norm;
 use anyhow::Result;
 use std::path::Path;
 
@@ -242,7 +243,7 @@ pub fn report_training(
 
 /// T3 of a model trained on the occluded images `train` = (observed, masks): the test images
 /// `test` = (originals, occluded, masks), their Z inferred from the visible pixels with the
-/// learned W; the recovery error of their occluded pixels, next to the mean image's (the mean
+/// learned W (batch norms on the population statistics); the recovery error of their occluded pixels, next to the mean image's (the mean
 /// of the visible training pixels); `panel-test.png` in `dir` (rows: original, occluded in red,
 /// ABP recovery, mean-image fill) with `panel` examples.
 fn test_recovery(
@@ -258,7 +259,12 @@ fn test_recovery(
     let [_, h, w] = test.shape;
     let per = test.per_example();
     let params = t.gen.read_params(gpu)?;
-    let r = reconstruct(gpu, &t.spec, &params, test_obs, &Observation::Mask(tm.to_vec()), o)?;
+    let pop = t.population()?;
+    let o = ReconstructOptions {
+        norm: Norm::Population(&pop),
+        ..*o
+    };
+    let r = reconstruct(gpu, &t.spec, &params, test_obs, &Observation::Mask(tm.to_vec()), &o)?;
     let n = t.n * per;
     let mean = mean_image(&observed.values[..n], Some(&m[..n]), per);
     let filled = fill(&test_obs.values, tm, &mean);

@@ -14,6 +14,7 @@ use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
 use crate::abp::Observation;
 use crate::data::Dataset;
 use crate::gpu::Gpu;
+use crate::model::Norm;
 use anyhow::{bail, Result};
 use std::path::Path;
 
@@ -123,6 +124,11 @@ pub fn run(
                     return Ok(None);
                 }
                 let params = t.gen.read_params(gpu)?;
+                let pop = t.population()?;
+                let copts = ReconstructOptions {
+                    norm: Norm::Population(&pop),
+                    ..copts
+                };
                 let err = |data: &Dataset| -> Result<f64> {
                     let r = reconstruct(gpu, &spec, &params, data, &Observation::Full, &copts)?;
                     Ok(recovery_error(&data.values, &r.outputs, None))
@@ -148,7 +154,11 @@ pub fn run(
         let t = &trained.trainer;
         let rec = recovered(t)?;
         let params = t.gen.read_params(gpu)?;
-        let opts = setup.infer(setup.hyper.sigma);
+        let pop = t.population()?;
+        let opts = ReconstructOptions {
+            norm: Norm::Population(&pop),
+            ..setup.infer(setup.hyper.sigma)
+        };
         setup.say(&format!(
             "d = {d}: inferring Z of {} training, {} test and {} negative images ({} Langevin steps of {})",
             train_data.len(),

@@ -3,8 +3,10 @@
 //! projection runs on the GPU with the dense-layer kernel (S as the weight, zero bias); the
 //! CPU twin and the pseudo-inverse baseline S^+ S Y run on the CPU.
 
+use crate::abp::reconstruct::ReconstructOptions;
 use crate::data::Dataset;
 use crate::gpu::Gpu;
+use crate::model::Norm;
 use crate::ops::dense::{self, DenseShape};
 use crate::seed::{Seed, Stream};
 use anyhow::{bail, Context, Result};
@@ -193,7 +195,12 @@ pub fn run(
             setup.infer_steps,
             setup.infer_delta
         ));
-        let r = reconstruct(gpu, &spec, &params, &y_test, &observation, &setup.infer(hyper.sigma))?;
+        let pop = t.population()?;
+        let o = ReconstructOptions {
+            norm: Norm::Population(&pop),
+            ..setup.infer(hyper.sigma)
+        };
+        let r = reconstruct(gpu, &spec, &params, &y_test, &observation, &o)?;
         let test_seconds = start.elapsed().as_secs_f64();
         let t3 = recovery_error(&test.values, &r.outputs, None);
         if c == 1 {

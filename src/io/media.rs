@@ -25,10 +25,41 @@ pub fn to_image(x: &[f32], c: usize, h: usize, w: usize) -> Result<image::Dynami
     })
 }
 
-fn save_png(img: &image::DynamicImage, path: &Path) -> Result<()> {
+/// One [c, h, w] image (c = 1 or 3) in [-1, 1] as a 16-bit image.
+pub fn to_image16(x: &[f32], c: usize, h: usize, w: usize) -> Result<image::DynamicImage> {
+    if x.len() != c * h * w {
+        bail!("image of {} values is not {c}x{h}x{w}", x.len());
+    }
+    let q = |v: f32| ((v.clamp(-1.0, 1.0) + 1.0) * 32767.5).round() as u16;
+    Ok(match c {
+        1 => image::DynamicImage::ImageLuma16(image::ImageBuffer::from_fn(w as u32, h as u32, |i, j| {
+            image::Luma([q(x[j as usize * w + i as usize])])
+        })),
+        3 => image::DynamicImage::ImageRgb16(image::ImageBuffer::from_fn(w as u32, h as u32, |i, j| {
+            let p = j as usize * w + i as usize;
+            image::Rgb([q(x[p]), q(x[h * w + p]), q(x[2 * h * w + p])])
+        })),
+        _ => bail!("cannot write a {c}-channel image (1 or 3 channels)"),
+    })
+}
+
+fn encode_png(img: &image::DynamicImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
-    write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+    Ok(bytes)
+}
+
+fn save_png(img: &image::DynamicImage, path: &Path) -> Result<()> {
+    write_atomic(path, &encode_png(img)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A [c, h, w] image in [-1, 1] as PNG bytes, 8 or 16 bits per channel.
+pub fn png_bytes(x: &[f32], c: usize, h: usize, w: usize, sixteen: bool) -> Result<Vec<u8>> {
+    encode_png(&if sixteen {
+        to_image16(x, c, h, w)?
+    } else {
+        to_image(x, c, h, w)?
+    })
 }
 
 pub fn write_png(path: &Path, x: &[f32], c: usize, h: usize, w: usize) -> Result<()> {
@@ -53,23 +84,36 @@ pub fn write_grid(path: &Path, x: &[f32], n: usize, c: usize, h: usize, w: usize
     save_png(&image::DynamicImage::ImageRgb8(grid), path)
 }
 
-/// Mono 16-bit WAV.
-pub fn write_wav(path: &Path, x: &[f32], rate: u32) -> Result<()> {
+/// Mono WAV bytes: 16-bit integers, or 32-bit floats (the values exactly, unclipped).
+pub fn wav_bytes(x: &[f32], rate: u32, float: bool) -> Result<Vec<u8>> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
+        bits_per_sample: if float { 32 } else { 16 },
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
     };
     let mut cursor = std::io::Cursor::new(Vec::new());
     {
         let mut w = hound::WavWriter::new(&mut cursor, spec)?;
         for &v in x {
-            w.write_sample((v.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
+            if float {
+                w.write_sample(v)?;
+            } else {
+                w.write_sample((v.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
+            }
         }
         w.finalize()?;
     }
-    write_atomic(path, &cursor.into_inner())
+    Ok(cursor.into_inner())
+}
+
+/// Mono 16-bit WAV.
+pub fn write_wav(path: &Path, x: &[f32], rate: u32) -> Result<()> {
+    write_atomic(path, &wav_bytes(x, rate, false)?)
 }
 
 /// A waveform plot (min/max per column) as a PNG, for galleries.

@@ -1,4 +1,6 @@
-//! Files abprop writes and reads: checkpoints (safetensors), PNG images and grids, WAV sound.
+//! Files abprop writes and reads: checkpoints (safetensors), PNG images and grids, WAV sound,
+//! and the sample files of synthesis runs (`samples`).
 
 pub mod checkpoint;
 pub mod media;
+pub mod samples;
