@@ -1,12 +1,15 @@
 //! The benchmarks: `abprop bench kernels` (each kernel alone at the paper networks' shapes),
 //! `abprop bench train` (whole training iterations of a preset, through the one training
-//! loop) and `abprop bench compare` (several runs' JSON lines side by side).
+//! loop), `abprop bench synth` (the batch synthesis tool per output format) and `abprop bench
+//! compare` (several runs' JSON lines side by side).
 
 pub mod compare;
 pub mod kernels;
+pub mod synth;
 pub mod train;
 
 pub use kernels::{kernels, paper_conv_cases, table, ConvCase, Row};
+pub use synth::{synth, SynthRow};
 pub use train::{train, TrainRow};
 
 use crate::gpu::Gpu;

@@ -28,6 +28,20 @@ pub enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Samples per second and MB/s of `abprop synthesize` in each output format, rendering
+    /// time against writing time (a preset's initial weights, or a checkpoint's).
+    Synth {
+        #[arg(long, default_value = "object-quick")]
+        preset: String,
+        /// A checkpoint to render instead of the preset's initial weights.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Samples per format.
+        #[arg(long, default_value_t = 1024)]
+        count: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Put the JSON lines of several `bench kernels --json` or `bench train --json` runs (one
     /// file each: machines, drivers, builds) side by side, with ratios to the first.
     Compare {
@@ -75,6 +89,38 @@ pub fn run(b: Bench) -> Result<()> {
                     r.preset, r.batch, r.iter_s, r.infer_s, r.learn_s, r.gflops, r.submits, r.readbacks, r.sgemm_gflops
                 );
             }
+        }
+        Bench::Synth {
+            preset,
+            model,
+            count,
+            json,
+        } => {
+            let gpu = Gpu::new()?;
+            if !json {
+                println!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
+                println!(
+                    "{:<12} {:>8} {:>6} {:>10} {:>8} {:>9} {:>8}",
+                    "format", "samples", "chunk", "samples/s", "MB/s", "render s", "write s"
+                );
+            }
+            let scratch = std::env::temp_dir();
+            bench::synth(&gpu, &preset, model.as_deref(), count.max(1), &scratch, |r| {
+                if json {
+                    println!("{}", bench::json_line(&gpu, r));
+                } else {
+                    println!(
+                        "{:<12} {:>8} {:>6} {:>10.1} {:>8.2} {:>9.3} {:>8.3}",
+                        format!("{:?}", r.format).to_lowercase(),
+                        r.samples,
+                        r.chunk,
+                        r.samples_per_s,
+                        r.mb_per_s,
+                        r.render_s,
+                        r.write_s
+                    );
+                }
+            })?;
         }
         Bench::Compare { files } => {
             let runs = bench::compare::read_all(&files)?;
