@@ -147,8 +147,13 @@ pub fn init_params(spec: &Spec, seed: u64) -> Result<HostParams> {
 
 impl Generator {
     /// Builds the network for `batch` examples with the given parameter values (see
-    /// `init_params`); allocates every buffer and records nothing yet.
+    /// `init_params`); allocates every buffer and records nothing yet. The GEMM kernels are
+    /// those of the tuning step (src/ops/tune.rs: on GPUs it may time new shapes and build again).
     pub fn new(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams) -> Result<Generator> {
+        crate::ops::tune::tuned(gpu, || Self::new_untuned(gpu, spec, batch, values))
+    }
+
+    fn new_untuned(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams) -> Result<Generator> {
         let shapes = spec.shapes()?;
         let mut acts: Vec<Tensor> = Vec::new();
         let mut grads: Vec<Tensor> = Vec::new();
