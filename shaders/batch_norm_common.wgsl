@@ -64,7 +64,7 @@ struct Params {
 @group(0) @binding(9) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(10) var<storage, read_write> dbeta: array<f32>;
 
-// Threads per workgroup (src/ops/batch_norm.rs WG): 64, not 256, because the barriers of the
+// Threads per workgroup (src/ops/batch_norm/mod.rs WORKGROUP): 64, not 256, because the barriers of the
 // merges cost in proportion on CPU drivers (lavapipe runs a workgroup as SIMD-8 slices).
 const WG: u32 = 64u;
 // The merge tree: TREE threads merge TREE entries each, then thread 0 merges their results.

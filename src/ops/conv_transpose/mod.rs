@@ -1,5 +1,6 @@
 //! Transposed convolution (PyTorch's ConvTranspose1d/2d): forward and both backward passes as
-//! GEMMs (src/ops/gemm) plus, where needed, a gather or scatter pass.
+//! GEMMs (src/ops/gemm) plus, where needed, a gather (`col2im`, shaders/conv_transpose.wgsl)
+//! or a scatter (src/ops/conv_transpose/phase.rs) pass.
 //!
 //! Layouts: x \[batch, c_in, h_in, w_in\], w \[c_in, c_out, kh, kw\], b \[c_out\],
 //! y [batch, c_out, h_out, w_out] with h_out = (h_in - 1) * sh - 2 * ph + kh + oph; 1-D
