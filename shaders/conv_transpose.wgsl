@@ -1,5 +1,5 @@
 //! requires: common
-// col2im for the forward transposed convolution (src/ops/conv_transpose.rs): the GEMM leaves
+// col2im for the forward transposed convolution (src/ops/conv_transpose/mod.rs): the GEMM leaves
 // cols[(co, ky, kx)][(b, iy, ix)] = sum_ci w[ci, co, ky, kx] x[b, ci, iy, ix] for one batch
 // chunk, and each output sums the taps that land on it, in a fixed order (no atomics):
 //   y[b0 + b, co, oy, ox] = bias[co] + sum over ky = (oy + ph) mod sh + a * sh, iy = (oy + ph - ky) / sh

@@ -1,4 +1,4 @@
-// Shared by the GEMM micro-kernels (gemm.wgsl, gemm_sg.wgsl): parameters, bindings and the
+// Shared by the GEMM micro-kernels (gemm.wgsl, gemm_lanes8.wgsl): parameters, bindings and the
 // epilogue. The operands are packed panels (see gemm_pack.wgsl); C is written through an
 // affine map so that one kernel serves plain matrices, convolution outputs and gradients:
 //   C[row][col] -> c[c_off + row * c_sm + (col / c_ndiv) * c_sn1 + (col % c_ndiv) * c_sn2]
@@ -35,7 +35,7 @@ fn tile_of(t: u32) -> vec2<u32> {
 @group(0) @binding(0) var<uniform> p: GemmParams;
 @group(0) @binding(1) var<storage, read> ap: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bp: array<vec4<f32>>;
-// C as vec4 (the packed-tile fast path of gemm_sg.wgsl stores whole vec4s; the generic
+// C as vec4 (the packed-tile fast path of gemm_lanes8.wgsl stores whole vec4s; the generic
 // epilogue stores components). Buffers are padded to 16 bytes.
 @group(0) @binding(3) var<storage, read_write> c_out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;

@@ -1,5 +1,5 @@
 //! requires: common
-// Packs GEMM operands into the panel layouts of gemm.wgsl / gemm_sg.wgsl, with zeros outside
+// Packs GEMM operands into the panel layouts of gemm.wgsl / gemm_lanes8.wgsl, with zeros outside
 // the matrix so that the micro-kernels need no bounds checks:
 //   pack_a: ap[(mt * k4 + q) * 64 + r][i] = A[mt*64 + r][4q + i]
 //   pack_b: bp[(nt * kp + k) * pn4 + c][i] = B[k][nt*4*pn4 + 4c + i]   (kp = 4 * k4)

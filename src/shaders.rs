@@ -1,9 +1,11 @@
-//! WGSL sources, compiled into the binary. WGSL has no include: a shader's first lines may
-//! name shared pieces with `//! requires: a, b`, which are prepended (e.g. `common`, `philox_common`).
+//! WGSL sources, compiled into the binary: every shaders/*.wgsl and the shaders build.rs
+//! generates (gemm_lanes8, from build/gemm_lanes8.rs). WGSL has no include: a shader's first
+//! lines may name shared pieces with `//! requires: a, b`, which are prepended (e.g. `common`,
+//! `philox_common`).
 
 include!(concat!(env!("OUT_DIR"), "/shaders_table.rs"));
 
-/// The raw text of shaders/`name`.wgsl.
+/// The raw text of shader `name` (shaders/`name`.wgsl, or generated).
 pub fn raw(name: &str) -> Option<&'static str> {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }

@@ -87,3 +87,33 @@ fn autotune_picks_a_candidate_and_caches_it() {
     // One candidate: nothing to time.
     assert_eq!(tune::pick_in(None, g, 8, 8, 8, &kernels[..1]), Some(kernels[0]));
 }
+
+#[test]
+fn the_tuning_step_fills_the_choices_that_choose_reads() {
+    use abprop::ops::tune;
+    if std::env::var_os("ABPROP_GEMM_KERNEL").is_some() {
+        return; // the override comes before any choice
+    }
+    // A device of its own: the step turns its choice table on.
+    let g = abprop::gpu::Gpu::new().unwrap();
+    let (m, n, k) = (96, 80, 40);
+    // Off (no step has run): the rules, nothing recorded.
+    assert_eq!(Kernel::choose(&g, m, n, k), Kernel::rule(&g, m, n));
+    assert!(g.choices.lock().unwrap().missed.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("autotune.json");
+    tune::start(&g, Some(&path));
+    // No choice yet: the rule, and the shape is recorded for the step.
+    assert_eq!(Kernel::choose(&g, m, n, k), Kernel::rule(&g, m, n));
+    assert!(g.choices.lock().unwrap().missed.contains(&gemm::shape_key(m, n, k)));
+    let changed = tune::step(&g, Some(&path));
+    let made = g.choices.lock().unwrap().made[&gemm::shape_key(m, n, k)].clone();
+    let chosen = Kernel::choose(&g, m, n, k);
+    assert_eq!(format!("{chosen:?}"), made);
+    assert_eq!(changed, chosen != Kernel::rule(&g, m, n));
+    assert!(Kernel::candidates(&g).contains(&chosen));
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .contains(&gemm::shape_key(m, n, k)));
+    assert!(g.choices.lock().unwrap().missed.is_empty());
+}

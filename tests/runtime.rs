@@ -93,3 +93,29 @@ fn bad_dispatches_are_errors_naming_the_kernel() {
         .unwrap();
     g.run(&[&d]).unwrap();
 }
+
+#[test]
+fn a_software_gl_adapter_points_to_the_vulkan_driver_once() {
+    let run = |backend: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_abprop"))
+            .arg("devices")
+            .env("WGPU_BACKEND", backend)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = run("gl");
+    if stdout.contains("a software adapter") && stdout.contains("(Gl,") {
+        assert_eq!(stderr.matches("several times faster").count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("WGPU_BACKEND=vulkan") || stderr.contains("mesa-vulkan-drivers"),
+            "{stderr}"
+        );
+    }
+    // Not on the Vulkan driver itself.
+    let (_, stderr) = run("vulkan");
+    assert!(!stderr.contains("several times faster"), "{stderr}");
+}

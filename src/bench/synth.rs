@@ -29,12 +29,25 @@ pub struct SynthRow {
 
 /// Renders `count` samples of the model at `model` (or of `preset_name` with its initial
 /// weights) in every format that fits it, into a temporary folder under `scratch`.
-pub fn synth(gpu: &Gpu, preset_name: &str, model: Option<&Path>, count: usize, scratch: &Path, mut each: impl FnMut(&SynthRow)) -> Result<Vec<SynthRow>> {
+pub fn synth(
+    gpu: &Gpu,
+    preset_name: &str,
+    model: Option<&Path>,
+    count: usize,
+    scratch: &Path,
+    mut each: impl FnMut(&SynthRow),
+) -> Result<Vec<SynthRow>> {
     let (spec, params, rate, population, name) = match model {
         Some(path) => {
             let mut m = Model::load(path)?;
             let pop = m.population(gpu)?.clone();
-            (m.spec.clone(), m.params.clone(), m.rate, pop, path.display().to_string())
+            (
+                m.spec.clone(),
+                m.params.clone(),
+                m.rate,
+                pop,
+                path.display().to_string(),
+            )
         }
         None => {
             let p = preset(preset_name)?;

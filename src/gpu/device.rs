@@ -1,7 +1,7 @@
 //! Adapter choice and the device.
 
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// What was chosen and why, for `abprop devices` and the log.
@@ -12,6 +12,16 @@ pub struct AdapterChoice {
     pub device_type: String,
     pub driver: String,
     pub software: bool,
+}
+
+/// Kernel choices made by a tuning step (src/ops/tune.rs), by key (for the GEMM the shape
+/// "MxNxK" -> the kernel's name), and the keys asked for without a choice since the last step.
+/// Inactive (nothing looked up, nothing recorded) until a tuning step turns it on.
+#[derive(Debug, Default)]
+pub struct Choices {
+    pub active: bool,
+    pub made: BTreeMap<String, String>,
+    pub missed: BTreeSet<String>,
 }
 
 /// The device, its queue and the caches of shaders and pipelines.
@@ -36,6 +46,8 @@ pub struct Gpu {
     /// Submits and read-backs so far (for the benchmark's per-iteration counts).
     pub submits: std::sync::atomic::AtomicUsize,
     pub readbacks: std::sync::atomic::AtomicUsize,
+    /// What the tuning step chose (see [`Choices`]); ops read it through [`Gpu::chosen`].
+    pub choices: Mutex<Choices>,
 }
 
 /// Mesa's headless EGL prints "XDG_RUNTIME_DIR is invalid" to stderr when the variable is
@@ -88,6 +100,27 @@ fn backends() -> Result<wgpu::Backends> {
         }
     }
     Ok(wgpu::Backends::from_comma_list(&v))
+}
+
+/// What to say on a software GL adapter (llvmpipe): the software Vulkan driver (lavapipe)
+/// runs abprop several times faster (the README's quick start: 80 s against 6 min 21 s).
+async fn gl_hint() -> String {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN;
+    let lavapipe = wgpu::Instance::new(desc)
+        .enumerate_adapters(wgpu::Backends::VULKAN)
+        .await
+        .iter()
+        .any(|a| is_software(&a.get_info()));
+    if lavapipe {
+        "the Vulkan software driver (lavapipe) is installed and several times faster than GL here: \
+         leave WGPU_BACKEND unset or set WGPU_BACKEND=vulkan"
+            .to_string()
+    } else {
+        "the Vulkan software driver (lavapipe) is several times faster than GL here: \
+         `apt-get install mesa-vulkan-drivers`"
+            .to_string()
+    }
 }
 
 impl Gpu {
@@ -156,6 +189,9 @@ impl Gpu {
                 "abprop: no hardware GPU in use, running on the software adapter {} ({:?}); expect it to be slow",
                 info.name, info.backend
             );
+            if info.backend == wgpu::Backend::Gl {
+                eprintln!("abprop: {}", gl_hint().await);
+            }
         }
         let wanted_features = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted_features;
@@ -234,6 +270,7 @@ impl Gpu {
             slots,
             submits: Default::default(),
             readbacks: Default::default(),
+            choices: Default::default(),
         })
     }
 
@@ -251,6 +288,32 @@ impl Gpu {
 
     pub fn is_software(&self) -> bool {
         is_software(&self.info)
+    }
+
+    /// Whether the 8-lane subgroup kernels can run: subgroups present and exactly 8 lanes wide.
+    pub fn has_lanes8(&self) -> bool {
+        self.has_subgroups() && self.subgroup_size == (8, 8)
+    }
+
+    /// The one gate of the software-adapter paths (src/ops/gemm/lanes8.rs,
+    /// src/ops/conv_transpose/lanes8.rs): a software adapter (lavapipe) whose subgroups are 8
+    /// lanes wide, one SIMD vector of the CPU. Hardware GPUs never take those paths.
+    pub fn software_lanes8(&self) -> bool {
+        self.is_software() && self.has_lanes8()
+    }
+
+    /// The choice a tuning step made for `key` (see [`Choices`]); while tuning is on, a key
+    /// without one is recorded for the next step.
+    pub fn chosen(&self, key: &str) -> Option<String> {
+        let mut c = self.choices.lock().unwrap_or_else(|e| e.into_inner());
+        if !c.active {
+            return None;
+        }
+        let made = c.made.get(key).cloned();
+        if made.is_none() {
+            c.missed.insert(key.to_string());
+        }
+        made
     }
 
     /// True when subgroup operations can be used (feature present, size known).

@@ -60,9 +60,6 @@ impl Dispatch {
     }
 }
 
-/// An ordered list of dispatches recorded into one compute pass.
-pub type Sequence<'a> = Vec<&'a Dispatch>;
-
 /// What an op's constructor returns: its dispatches, in order, and the scratch tensors they
 /// use (kept alive with them). Ops never submit; callers record `seq()` where they need it.
 pub struct Op {

@@ -6,8 +6,8 @@ mod kernel;
 mod tensor;
 mod timing;
 
-pub use device::{AdapterChoice, Gpu};
-pub use kernel::{grid, Dispatch, Op, Params, Sequence};
+pub use device::{AdapterChoice, Choices, Gpu};
+pub use kernel::{grid, Dispatch, Op, Params};
 pub use tensor::Tensor;
 pub use timing::Timer;
 

@@ -20,9 +20,6 @@ impl Tensor {
     pub fn bytes(&self) -> u64 {
         self.len() as u64 * 4
     }
-    pub fn binding(&self) -> wgpu::BindingResource<'_> {
-        self.buffer.as_entire_binding()
-    }
 }
 
 impl Gpu {

@@ -163,13 +163,18 @@ pub enum Norm<'a> {
 impl Generator {
     /// Builds the network for `batch` examples with the given parameter values (see
     /// `init_params`) and batch norms on batch statistics; allocates every buffer and records
-    /// nothing yet.
+    /// nothing yet. The GEMM kernels are those of the tuning step (src/ops/tune.rs: on GPUs it
+    /// may time new shapes and build again).
     pub fn new(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams) -> Result<Generator> {
         Self::with_norm(gpu, spec, batch, values, Norm::Batch)
     }
 
     /// [`Generator::new`] with batch norms as `norm` says.
     pub fn with_norm(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams, norm: Norm) -> Result<Generator> {
+        crate::ops::tune::tuned(gpu, || Self::new_untuned(gpu, spec, batch, values, norm))
+    }
+
+    fn new_untuned(gpu: &Gpu, spec: &Spec, batch: usize, values: &HostParams, norm: Norm) -> Result<Generator> {
         let shapes = spec.shapes()?;
         let mut acts: Vec<Tensor> = Vec::new();
         let mut grads: Vec<Tensor> = Vec::new();

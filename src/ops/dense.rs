@@ -1,5 +1,6 @@
 //! Fully connected layers (PyTorch's Linear): x \[batch, d_in\], w \[d_out, d_in\], b \[d_out\],
-//! y = x w^T + b; forward and both backward passes as packed GEMMs (src/ops/gemm.rs).
+//! y = x w^T + b; forward and both backward passes as packed GEMMs (src/ops/gemm; no shader of
+//! its own).
 
 use super::gemm::{self, Affine, Epilogue, Gather, Kernel, Panels};
 use super::reduce;

@@ -39,15 +39,6 @@ pub enum Optimizer {
 }
 
 impl Optimizer {
-    /// The ABP release's optimizer: SGD, lr 1e-4, momentum 0.5, no weight decay.
-    pub fn abp_sgd() -> Optimizer {
-        Optimizer::Sgd {
-            lr: 1e-4,
-            momentum: 0.5,
-            weight_decay: 0.0,
-        }
-    }
-
     /// Adam with the usual betas (0.9, 0.999) and eps 1e-8.
     pub fn adam(lr: f32) -> Optimizer {
         Optimizer::Adam {

@@ -1,5 +1,6 @@
 //! Transposed convolution (PyTorch's ConvTranspose1d/2d): forward and both backward passes as
-//! GEMMs (src/ops/gemm.rs) plus, where needed, a gather or scatter pass.
+//! GEMMs (src/ops/gemm) plus, where needed, a gather (`col2im`, shaders/conv_transpose.wgsl)
+//! or a scatter (src/ops/conv_transpose/phase.rs) pass.
 //!
 //! Layouts: x \[batch, c_in, h_in, w_in\], w \[c_in, c_out, kh, kw\], b \[c_out\],
 //! y [batch, c_out, h_out, w_out] with h_out = (h_in - 1) * sh - 2 * ph + kh + oph; 1-D
@@ -19,13 +20,15 @@
 //! - forward of 1-D layers (a stride s >= k / 2, as in the sound net): split by output phase
 //!   r = (ox + p) mod s, one GEMM C[(r, co)][(b, q)] = sum_(ci, a) w[ci, co, r + s a] x[b, ci, q - a]
 //!   (M = s c_out, N = batch Q, K = c_in ceil(k / s)) writes every output once, and
-//!   `phase_scatter` (shaders/conv_phase.wgsl) moves it into y with the bias: no col2im.
-//! - forward of 2-D layers on subgroup adapters: the same phase split, one GEMM per phase
+//!   the phase scatter (src/ops/conv_transpose/phase.rs, shaders/conv_transpose_phase.wgsl)
+//!   moves it into y with the bias: no col2im.
+//! - forward of 2-D layers on software adapters with 8-lane subgroups
+//!   (src/ops/conv_transpose/lanes8.rs): the same phase split, one GEMM per phase
 //!   (ry, rx) with M = c_out and K = c_in times that phase's taps (no multiply-adds on zeros),
 //!   its B read straight from the windows of x inside the multiply (gemm_64x64_win: no packed
-//!   panel, no cols buffer), then `phase_scatter2` (shaders/conv_phase2.wgsl).
-//! - backward_input and backward_weights on subgroup adapters: the dy windows are read inside
-//!   the multiply (gemm_64x64_win) instead of being packed.
+//!   panel, no cols buffer), then the same phase scatter (a 1-D layer is the case h = 1).
+//! - backward_input and backward_weights on those adapters (lanes8.rs too): the dy windows are
+//!   read inside the multiply (gemm_64x64_win) instead of being packed.
 //!
 //! Packing the weights into their GEMM panels is the op's preparation (`Op::prep`): training
 //! runs it once per weight update, not once per Langevin step.
@@ -37,10 +40,8 @@ use super::gemm::{self, Affine, Epilogue, Gather, Kernel, Panels, Side};
 use super::reduce;
 use crate::gpu::{grid, Gpu, Op, Params, Tensor};
 use anyhow::{ensure, Result};
-use phase::{
-    backward_input_window, backward_weights_window, forward_phase, forward_window, phase_wins, window_input_wins,
-    window_wins,
-};
+use lanes8::{backward_input_window, backward_weights_window, forward_window, window_input_wins, window_wins};
+use phase::{forward_phase, phase_wins};
 use serde::{Deserialize, Serialize};
 
 /// Largest scratch buffer (floats) an op allocates, unless one batch element needs more.
@@ -509,4 +510,5 @@ pub fn backward_weights_with(
 
 /// The plain-Rust twin: direct loops, f64 accumulation.
 pub mod cpu;
+mod lanes8;
 mod phase;

@@ -1,4 +1,4 @@
-//! Batch normalization on the current batch's statistics (shaders/batch_norm.wgsl), as in
+//! Batch normalization on the current batch's statistics, as in
 //! the ABP authors' release: no running averages, per-channel scale `gamma` and shift `beta`.
 //!
 //! x is viewed as [batch, channels, spatial] (spatial = h*w, a length for 1-D data, or 1 after
@@ -7,13 +7,16 @@
 //! Per-channel sums are deterministic (fixed order, no atomics). A channel's elements are
 //! split into chunks, each reduced by one workgroup, and the chunks merged in order by a
 //! finish pass; then a third pass writes y (or dx). When a channel fits in one chunk a single
-//! fused dispatch does all three. Rows of more than 64 units (vec4 when spatial % 4 == 0)
-//! use one workgroup per (channel, chunk of units); shorter rows (many channels with small
-//! spatial, spatial 1 after a dense layer) use one workgroup per (block of 256 / units
-//! channels, chunk of examples), so neighbouring threads read neighbouring addresses.
+//! fused dispatch does all three. Two work layouts, each a file with its shader: rows of more
+//! than 64 units (vec4 when spatial % 4 == 0) use one workgroup per (channel, chunk of units)
+//! (src/ops/batch_norm/rows.rs); shorter rows (many channels with small spatial, spatial 1
+//! after a dense layer) one workgroup per (block of 64 / units channels, chunk of examples),
+//! so neighbouring threads read neighbouring addresses (src/ops/batch_norm/columns.rs). This
+//! file plans, checks and merges the chunks (shaders/batch_norm.wgsl); the pieces every
+//! kernel shares are in shaders/batch_norm_common.wgsl.
 //! Mean and variance come from per-thread sums shifted by a member of the thread's own set,
 //! turned into (count, mean, M2) and merged with Chan et al.'s formula: no E\[x^2\] - E\[x\]^2
-//! cancellation, whatever the mean (see shaders/batch_norm.wgsl).
+//! cancellation, whatever the mean (see shaders/batch_norm_common.wgsl).
 //!
 //! Neither pass may run in place (x and y, or dy and dx, must be different tensors).
 
@@ -43,7 +46,7 @@ impl BnShape {
     }
 }
 
-/// Threads per workgroup (WG in shaders/batch_norm.wgsl).
+/// Threads per workgroup (WG in shaders/batch_norm_common.wgsl).
 const WORKGROUP: u32 = 64;
 /// Elements per chunk of a channel's sum: one workgroup's share.
 const PER_CHUNK: usize = 16384;
@@ -51,9 +54,9 @@ const PER_CHUNK: usize = 16384;
 const COL_MAX_UNITS: usize = 64;
 
 struct Plan {
+    /// The layout's shader (rows or columns).
+    shader: &'static str,
     v4: bool,
-    /// Column layout: a workgroup takes `cpw` whole channels and a chunk of examples.
-    col: bool,
     su: usize,
     mu: usize,
     chunks: usize,
@@ -66,38 +69,11 @@ struct Plan {
 
 fn plan(s: &BnShape) -> Plan {
     let v4 = s.spatial.is_multiple_of(4);
-    let w = if v4 { 4 } else { 1 };
-    let su = s.spatial / w;
-    let mu = s.batch * su;
+    let su = s.spatial / if v4 { 4 } else { 1 };
     if su <= COL_MAX_UNITS {
-        let cpw = WORKGROUP as usize / su;
-        let bper = (PER_CHUNK / (w * su * cpw)).max(1);
-        let chunks = s.batch.div_ceil(bper);
-        let bper = s.batch.div_ceil(chunks);
-        return Plan {
-            v4,
-            col: true,
-            su,
-            mu,
-            chunks,
-            per_chunk: mu,
-            cpw,
-            bper,
-            groups: s.channels.div_ceil(cpw) * chunks,
-        };
-    }
-    let per = PER_CHUNK / w;
-    let chunks = mu.div_ceil(per).max(1);
-    Plan {
-        v4,
-        col: false,
-        su,
-        mu,
-        chunks,
-        per_chunk: if chunks == 1 { mu } else { per },
-        cpw: 1,
-        bper: s.batch,
-        groups: s.channels * chunks,
+        columns::plan(s, v4, su)
+    } else {
+        rows::plan(s, v4, su)
     }
 }
 
@@ -140,7 +116,7 @@ fn check_shape(s: &BnShape) -> Result<()> {
     Ok(())
 }
 
-/// The buffers for bindings 1..=10 of batch_norm.wgsl; entry points bind only those they use,
+/// The buffers for bindings 1..=10 (batch_norm_common.wgsl); entry points bind only those they use,
 /// so the unused slots hold any buffer (x).
 #[allow(clippy::too_many_arguments)]
 fn slots<'a>(
@@ -170,8 +146,11 @@ fn slots<'a>(
     ]
 }
 
+/// A dispatch of `entry` in `shader`: the layout's (`pl.shader`) or this file's
+/// ("batch_norm", the merges of the chunks).
 fn launch(
     gpu: &Gpu,
+    shader: &str,
     entry: &str,
     pl: &Plan,
     prm: &Params,
@@ -179,7 +158,7 @@ fn launch(
     groups: u32,
 ) -> Result<Dispatch> {
     gpu.dispatch(
-        "batch_norm",
+        shader,
         entry,
         &[("V4", if pl.v4 { 1.0 } else { 0.0 })],
         Some(prm),
@@ -217,8 +196,7 @@ pub fn forward(
     let cf = c as f64;
     if pl.chunks == 1 {
         let bufs = slots(x, Some(gamma), Some(beta), stats, Some(y), None, None, None, None, None);
-        let entry = if pl.col { "col_forward_fused" } else { "forward_fused" };
-        let d = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?;
+        let d = launch(gpu, pl.shader, "forward_fused", &pl, &prm, &bufs, pl.groups as u32)?;
         return Ok(Op::new(vec![d.with_cost(10.0 * nf, 12.0 * nf + 16.0 * cf)]));
     }
     let part = gpu.zeros("batch_norm partials", &[c, pl.chunks, 3])?;
@@ -234,13 +212,20 @@ pub fn forward(
         None,
         None,
     );
-    let entry = if pl.col { "col_stats_partial" } else { "stats_partial" };
-    let d1 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?
+    let d1 = launch(gpu, pl.shader, "stats_partial", &pl, &prm, &bufs, pl.groups as u32)?
         .with_cost(6.0 * nf, 4.0 * nf + 12.0 * (c * pl.chunks) as f64);
-    let d2 = launch(gpu, "stats_finish", &pl, &prm, &bufs, (c as u32).div_ceil(WORKGROUP))?
-        .with_cost(10.0 * (c * pl.chunks) as f64, 12.0 * (c * pl.chunks) as f64 + 8.0 * cf);
-    let entry = if pl.col { "col_normalize" } else { "normalize" };
-    let d3 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?.with_cost(3.0 * nf, 8.0 * nf + 16.0 * cf);
+    let d2 = launch(
+        gpu,
+        "batch_norm",
+        "stats_finish",
+        &pl,
+        &prm,
+        &bufs,
+        (c as u32).div_ceil(WORKGROUP),
+    )?
+    .with_cost(10.0 * (c * pl.chunks) as f64, 12.0 * (c * pl.chunks) as f64 + 8.0 * cf);
+    let d3 = launch(gpu, pl.shader, "normalize", &pl, &prm, &bufs, pl.groups as u32)?
+        .with_cost(3.0 * nf, 8.0 * nf + 16.0 * cf);
     Ok(Op::new(vec![d1, d2, d3]).with_scratch(part))
 }
 
@@ -287,8 +272,7 @@ pub fn backward(
             Some(dgamma),
             Some(dbeta),
         );
-        let entry = if pl.col { "col_backward_fused" } else { "backward_fused" };
-        let d = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?;
+        let d = launch(gpu, pl.shader, "backward_fused", &pl, &prm, &bufs, pl.groups as u32)?;
         return Ok(Op::new(vec![d.with_cost(10.0 * nf, 20.0 * nf + 20.0 * cf)]));
     }
     let part = gpu.zeros("batch_norm grad partials", &[c, pl.chunks, 2])?;
@@ -304,15 +288,25 @@ pub fn backward(
         Some(dgamma),
         Some(dbeta),
     );
-    let entry = if pl.col { "col_grad_partial" } else { "grad_partial" };
-    let d1 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?
+    let d1 = launch(gpu, pl.shader, "grad_partial", &pl, &prm, &bufs, pl.groups as u32)?
         .with_cost(4.0 * nf, 8.0 * nf + 8.0 * (c * pl.chunks) as f64);
-    let d2 = launch(gpu, "grad_finish", &pl, &prm, &bufs, (c as u32).div_ceil(WORKGROUP))?
-        .with_cost(2.0 * (c * pl.chunks) as f64, 8.0 * (c * pl.chunks) as f64 + 12.0 * cf);
-    let entry = if pl.col { "col_grad_input" } else { "grad_input" };
-    let d3 = launch(gpu, entry, &pl, &prm, &bufs, pl.groups as u32)?.with_cost(6.0 * nf, 12.0 * nf + 20.0 * cf);
+    let d2 = launch(
+        gpu,
+        "batch_norm",
+        "grad_finish",
+        &pl,
+        &prm,
+        &bufs,
+        (c as u32).div_ceil(WORKGROUP),
+    )?
+    .with_cost(2.0 * (c * pl.chunks) as f64, 8.0 * (c * pl.chunks) as f64 + 12.0 * cf);
+    let d3 = launch(gpu, pl.shader, "grad_input", &pl, &prm, &bufs, pl.groups as u32)?
+        .with_cost(6.0 * nf, 12.0 * nf + 20.0 * cf);
     Ok(Op::new(vec![d1, d2, d3]).with_scratch(part))
 }
+
+mod columns;
+mod rows;
 
 /// The plain-Rust twin, computed in f64 (the `_f64` functions are exposed for finite-difference
 /// checks; the f32 ones round their results).
