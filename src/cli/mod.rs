@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod devices;
+pub mod dynamics;
 pub mod interpolate;
 pub mod presets;
 pub mod reconstruct;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Latent dynamics of a model trained on the frames of a clip (dynamic textures).
+    #[command(subcommand)]
+    Dynamics(dynamics::DynamicsCmd),
     /// The paper's Experiments 5-7: learning from occluded images or compressed-sensing
     /// projections, and reconstruction of held-out images next to PCA.
     Eval(crate::eval::cli::EvalArgs),

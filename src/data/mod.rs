@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod video;
+
 /// Examples stored as [n, c, h, w] in [-1, 1].
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -87,6 +89,9 @@ fn is_idx(p: &Path) -> bool {
 pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
     if !path.exists() {
         bail!("data not found: {}", path.display());
+    }
+    if video::is_video(path) {
+        return video::load(path, opt, &video::Select::default());
     }
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(path)

@@ -10,9 +10,12 @@
 //! - `source`: Fashion-MNIST / MNIST with categories, split into train, test and negative.
 //! - `occlusion`, `reconstruction`: the Experiment 5 and 7 runners.
 //! - `plot`: error curves as PNG; `report`: tables, JSON and image panels.
+//! - `dynamic`: dynamic textures (Experiment 4): the LDS baseline, fitting a checkpoint's
+//!   dynamics, sequence statistics.
 //! - `cli`: `abprop eval`.
 
 pub mod cli;
+pub mod dynamic;
 pub mod masks;
 pub mod metrics;
 pub mod occlusion;
