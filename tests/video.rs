@@ -41,7 +41,7 @@ fn frame_folder_keeps_name_order_and_selects() {
     for k in 0..8 {
         assert_eq!(all.names[k], format!("f{k:03}.png"));
         let x = all.example(k);
-        assert_eq!(x[0], (20 * k) as f32 / 127.5 - 1.0, "frame {k}");
+        assert_eq!(x[1], (20 * k) as f32 / 127.5 - 1.0, "frame {k}");
         assert_eq!(x[k * 8 + k], 1.0);
     }
     let sel = Select {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct SynthArgs {
+    /// The checkpoint (or a run folder holding checkpoint.safetensors).
     #[arg(long)]
     pub model: PathBuf,
     #[arg(long)]
@@ -81,7 +82,11 @@ pub fn run(a: SynthArgs) -> Result<()> {
     if a.grid == Some(0) {
         bail!("--grid 0: give the side of the panel (1 or more)");
     }
-    let m = Model::load(&a.model)?;
+    let m = if a.model.is_dir() {
+        Model::load(&a.model.join(crate::abp::checkpoint::FILE))?
+    } else {
+        Model::load(&a.model)?
+    };
     if a.frames.is_some() || a.compare || a.baseline.is_some() {
         return sequence(&a, &m);
     }
