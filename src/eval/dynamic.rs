@@ -439,7 +439,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
     let spectrum = |s: &SequenceStats| {
         s.difference_spectrum
             .iter()
-            .map(|v| format!("{v:.3}"))
+            .map(|v| format!("{v:.2e}"))
             .collect::<Vec<_>>()
             .join(" / ")
     };
@@ -502,7 +502,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         &stat_rows,
     );
     let md = format!(
-        "# Experiment 4: dynamic textures, ABP and the linear dynamic system\n\nData: {} frames of {} ({}x{} colour), the first {n_train} trained on, the last {} held out. Preset {}: {} iterations, L = {}, D = {}, s = {}; held-out Z inferred from N(0, I) by {} Langevin steps of {} with W fixed. A fitted by least squares on the ordered Z_t (ABP) or PCA coefficients (LDS) and scaled to spectral radius 0.99 where larger (the fitted radius is shown).\n\nAdapter: {}.\n\nErrors: mean squared error per value (values in [-1, 1]). One-step prediction of each held-out frame Y_(t+1) from Y_t: ABP f(m + A (Z_t - m)), LDS mean + C (m + A (x_t - m)); predicting the training mean frame gives {}, repeating the previous frame {}.\n\n{t1}\nSynthesized sequences ({t_synth} frames after {} of burn-in) against the training clip:\n\n{t2}\nIn each folder d<d>: compare.png (ABP above, LDS below, training frames last, every {}-th frame), abp.gif, lds.gif, log.jsonl. prediction.png: the one-step prediction errors against d.\n",
+        "# Experiment 4: dynamic textures, ABP and the linear dynamic system\n\nData: {} frames of {} ({}x{} colour), the first {n_train} trained on, the last {} held out. Preset {}: {} iterations, L = {}, D = {}, s = {}; held-out Z inferred from N(0, I) by {} Langevin steps of {} with W fixed. A fitted by least squares on the ordered Z_t (ABP) or PCA coefficients (LDS) and scaled to spectral radius 0.99 where larger (the fitted radius is shown).\n\nAdapter: {}.\n\nErrors: mean squared error per value (values in [-1, 1]). One-step prediction of each held-out frame Y_(t+1) from Y_t: ABP f(m + A (Z_t - m)), LDS mean + C (m + A (x_t - m)); predicting the training mean frame gives {}, repeating the previous frame {}.\n\n{t1}\nSynthesized sequences ({t_synth} frames after {} of burn-in) against the training clip:\n\n{t2}\nIn each folder d<d>: compare.png (ABP above, LDS below, training frames last; frames 0, {}, ... of each), abp.gif, lds.gif, log.jsonl. prediction.png: the one-step prediction errors against d.\n",
         clip.len(),
         a.data.display(),
         w,
