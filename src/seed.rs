@@ -47,6 +47,10 @@ pub enum Stream {
     Sensing,
     /// Random data of the benchmarks (CPU).
     BenchData,
+    /// Z_0 and the innovations eta_t of a synthesized sequence of the learned dynamics (CPU).
+    Dynamics,
+    /// The same for the linear dynamic system baseline (CPU).
+    LdsDynamics,
 }
 
 impl Stream {
@@ -63,6 +67,8 @@ impl Stream {
             Stream::TestMasks => 7,
             Stream::Sensing => 8,
             Stream::BenchData => 9,
+            Stream::Dynamics => 10,
+            Stream::LdsDynamics => 11,
         }
     }
 }
@@ -124,7 +130,7 @@ impl std::str::FromStr for Seed {
 mod tests {
     use super::*;
 
-    const ALL: [Stream; 10] = [
+    const ALL: [Stream; 12] = [
         Stream::Langevin,
         Stream::InitZ,
         Stream::Synthesize,
@@ -135,6 +141,8 @@ mod tests {
         Stream::TestMasks,
         Stream::Sensing,
         Stream::BenchData,
+        Stream::Dynamics,
+        Stream::LdsDynamics,
     ];
 
     #[test]

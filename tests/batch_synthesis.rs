@@ -34,8 +34,18 @@ fn model() -> &'static Path {
             }
             let run = dir.path().join("run");
             let (ok, text) = abprop(&[
-                "train", "--preset", "object-d2-quick", data.to_str().unwrap(), "--out", run.to_str().unwrap(),
-                "--iterations", "3", "--batch", "4", "--langevin-steps", "2",
+                "train",
+                "--preset",
+                "object-d2-quick",
+                data.to_str().unwrap(),
+                "--out",
+                run.to_str().unwrap(),
+                "--iterations",
+                "3",
+                "--batch",
+                "4",
+                "--langevin-steps",
+                "2",
             ]);
             assert!(ok, "{text}");
             let ckpt = run.join("checkpoint.safetensors");
@@ -45,7 +55,13 @@ fn model() -> &'static Path {
 }
 
 fn synth(out: &Path, extra: &[&str]) -> (bool, String) {
-    let mut args = vec!["synthesize", "--model", model().to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "synthesize",
+        "--model",
+        model().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     abprop(&args)
 }
@@ -56,7 +72,12 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with("index"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -64,7 +85,10 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 fn the_checkpoint_holds_population_statistics_in_pytorch_names() {
     let c = Checkpoint::load(model()).unwrap();
     for i in [2, 5, 8] {
-        let (m, v) = (c.get(&format!("{i}.running_mean")).unwrap(), c.get(&format!("{i}.running_var")).unwrap());
+        let (m, v) = (
+            c.get(&format!("{i}.running_mean")).unwrap(),
+            c.get(&format!("{i}.running_var")).unwrap(),
+        );
         assert_eq!(m.shape(), c.get(&format!("{i}.weight")).unwrap().shape());
         assert!(v.f32().unwrap().iter().all(|&x| x >= 0.0 && x.is_finite()));
     }
@@ -78,7 +102,10 @@ fn the_union_of_shards_is_one_run_bit_for_bit() {
     assert!(ok, "{text}");
     let shards = dir.path().join("shards");
     for k in ["1/3", "2/3", "3/3"] {
-        let (ok, text) = synth(&shards, &["--count", "600", "--format", "safetensors", "--seed", "9", "--shard", k]);
+        let (ok, text) = synth(
+            &shards,
+            &["--count", "600", "--format", "safetensors", "--seed", "9", "--shard", k],
+        );
         assert!(ok, "{text}");
     }
     let (a, b) = (files(&one), files(&shards));
@@ -88,8 +115,23 @@ fn the_union_of_shards_is_one_run_bit_for_bit() {
     let auto = dir.path().join("auto");
     for id in ["1", "2", "3"] {
         let out = Command::new(env!("CARGO_BIN_EXE_abprop"))
-            .args(["synthesize", "--model", model().to_str().unwrap(), "--out", auto.to_str().unwrap()])
-            .args(["--count", "600", "--format", "safetensors", "--seed", "9", "--shard", "auto"])
+            .args([
+                "synthesize",
+                "--model",
+                model().to_str().unwrap(),
+                "--out",
+                auto.to_str().unwrap(),
+            ])
+            .args([
+                "--count",
+                "600",
+                "--format",
+                "safetensors",
+                "--seed",
+                "9",
+                "--shard",
+                "auto",
+            ])
             .env("SLURM_ARRAY_TASK_ID", id)
             .env("SLURM_ARRAY_TASK_COUNT", "3")
             .env("SLURM_ARRAY_TASK_MIN", "1")
@@ -139,7 +181,13 @@ fn a_killed_run_resumed_gives_the_files_of_one_run() {
     let (ok, text) = synth(&full, &args);
     assert!(ok, "{text}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_abprop"))
-        .args(["synthesize", "--model", model().to_str().unwrap(), "--out", killed.to_str().unwrap()])
+        .args([
+            "synthesize",
+            "--model",
+            model().to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ])
         .args(args)
         .spawn()
         .unwrap();
@@ -153,12 +201,19 @@ fn a_killed_run_resumed_gives_the_files_of_one_run() {
     // No partial file under a final name: what is there is whole.
     for (name, bytes) in files(&killed) {
         if !name.starts_with('.') {
-            assert_eq!(files(&full).get(&name), Some(&bytes), "{name} differs from the full run's");
+            assert_eq!(
+                files(&full).get(&name),
+                Some(&bytes),
+                "{name} differs from the full run's"
+            );
         }
     }
     let (ok, text) = synth(&killed, &[&args[..], &["--resume"]].concat());
     assert!(ok, "{text}");
-    let done: BTreeMap<_, _> = files(&killed).into_iter().filter(|(n, _)| !n.starts_with('.')).collect();
+    let done: BTreeMap<_, _> = files(&killed)
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with('.'))
+        .collect();
     assert_eq!(done, files(&full));
 }
 

@@ -9,13 +9,24 @@
 //! | `z` | the inferred Z of every training example, [n, latent...] |
 //! | `optim.{param}.{slot}` | the optimizer's state (momentum, Adam moments, step) |
 //! | `langevin_step`, `fresh_step` | the GPU counters of the Langevin noise and fresh chains |
+//! | `dynamics.A`, `dynamics.Q` | [d, d]: Z_{t+1} - m = A (Z_t - m) + eta, eta ~ N(0, Q), fitted on `z` in time order |
+//! | `dynamics.mean`, `dynamics.cov` | [d], [d, d]: m and the covariance of the fitted Z_t (Z_0 ~ N(m, cov)) |
+//! | `lds.A`, `lds.Q`, `lds.mean`, `lds.cov` | the same for the LDS baseline's PCA coefficients x_t |
+//! | `lds.frame_mean`, `lds.basis` | [c, h, w], [d, c, h, w]: the LDS frames are frame_mean + sum_k x_t[k] basis[k] |
 //!
 //! and the metadata `format` ([`FORMAT`]), `abprop_version`, `spec` (the model's JSON),
 //! `hyper` (the hyperparameters' JSON), `iteration`, `examples` (the examples' names), `rate`
-//! (sound), `preset` (when trained from one).
+//! (sound), `preset` (when trained from one), `sequence` (a frame sequence's clip, JSON of
+//! `data::video::Clip`: the examples are its frames in time order), and after `abprop dynamics
+//! fit` `dynamics` and `lds` (JSON of `abp::dynamics::FitInfo`: d, states, residual, fitted and
+//! current spectral radius, stabilized). The `dynamics.*` and `lds.*` tensors are written by
+//! [`put_dynamics`] and read by [`dynamics_from`]; training again (`--resume`) drops them and
+//! `train` fits them anew at the end.
 
 use super::config::Hyper;
+use super::dynamics::{Dynamics, FitInfo, Lds, Linear};
 use super::synthesis::BnMode;
+use crate::data::video::Clip;
 use crate::gpu::Gpu;
 use crate::io::checkpoint::{Checkpoint, HostTensor};
 use crate::model::{init_params, HostParams, Layer, Norm, Population, Spec};
@@ -44,6 +55,8 @@ pub struct Saved<'a> {
     pub names: &'a [String],
     pub rate: Option<u32>,
     pub preset: Option<&'a str>,
+    /// Further metadata (e.g. `sequence`).
+    pub extra: &'a BTreeMap<String, String>,
 }
 
 impl Saved<'_> {
@@ -80,6 +93,7 @@ impl Saved<'_> {
         if let Some(p) = self.preset {
             metadata.insert("preset".into(), p.to_string());
         }
+        metadata.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         Ok(Checkpoint { tensors, metadata })
     }
 }
@@ -215,6 +229,10 @@ pub struct Model {
     /// The inferred Z of the training examples, [n, latent...], and their names.
     pub z: Option<(Vec<usize>, Vec<f32>)>,
     pub names: Vec<String>,
+    /// The clip of a frame sequence.
+    pub sequence: Option<Clip>,
+    /// The fitted latent dynamics and the LDS baseline, after `abprop dynamics fit`.
+    pub dynamics: Option<Dynamics>,
 }
 
 impl Model {
@@ -233,6 +251,7 @@ impl Model {
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default();
         let rate = c.meta("rate").ok().and_then(|r| r.parse().ok());
+        let dynamics = dynamics_from(&c).with_context(|| format!("{}", path.display()))?;
         Ok(Model {
             spec,
             hyper,
@@ -241,6 +260,8 @@ impl Model {
             rate,
             z,
             names,
+            sequence: sequence_from(&c)?,
+            dynamics,
         })
     }
 
@@ -261,9 +282,21 @@ impl Model {
     /// The batch norms as `mode` says, measuring the population statistics first if the
     /// checkpoint lacks them (see [`Model::population`]).
     pub fn norm(&mut self, gpu: &Gpu, mode: BnMode) -> Result<Norm<'_>> {
+        if mode == BnMode::Population {
+            self.population(gpu)?;
+        }
+        self.measured_norm(mode)
+    }
+
+    /// [`Model::norm`] once the population statistics are there (an error otherwise).
+    pub fn measured_norm(&self, mode: BnMode) -> Result<Norm<'_>> {
         Ok(match mode {
             BnMode::Batch => Norm::Batch,
-            BnMode::Population => Norm::Population(self.population(gpu)?),
+            BnMode::Population => Norm::Population(
+                self.population
+                    .as_ref()
+                    .context("the population statistics are not measured yet")?,
+            ),
         })
     }
 
@@ -279,4 +312,101 @@ impl Model {
         }
         Ok(v[i * d..(i + 1) * d].to_vec())
     }
+}
+
+/// The clip a checkpoint's examples are the frames of (metadata `sequence`), if any.
+pub fn sequence_from(c: &Checkpoint) -> Result<Option<Clip>> {
+    c.meta("sequence")
+        .ok()
+        .map(|s| serde_json::from_str(s).context("checkpoint metadata sequence"))
+        .transpose()
+}
+
+fn mat(m: &nalgebra::DMatrix<f64>, shape: Vec<usize>) -> HostTensor {
+    // Row-major, as safetensors (and PyTorch) store matrices.
+    let v = (0..m.nrows())
+        .flat_map(|r| (0..m.ncols()).map(move |c| m[(r, c)] as f32))
+        .collect();
+    HostTensor::F32(shape, v)
+}
+
+fn put_linear(c: &mut Checkpoint, prefix: &str, l: &Linear) -> Result<()> {
+    let d = l.info.d;
+    let t = &mut c.tensors;
+    t.insert(format!("{prefix}.A"), mat(&l.a, vec![d, d]));
+    t.insert(format!("{prefix}.Q"), mat(&l.q, vec![d, d]));
+    t.insert(format!("{prefix}.cov"), mat(&l.cov, vec![d, d]));
+    t.insert(
+        format!("{prefix}.mean"),
+        HostTensor::F32(vec![d], l.mean.iter().map(|&v| v as f32).collect()),
+    );
+    c.metadata.insert(prefix.into(), serde_json::to_string(&l.info)?);
+    Ok(())
+}
+
+/// Stores `d` in `c` (replacing earlier fitted dynamics); `frame` is the shape of a frame.
+pub fn put_dynamics(c: &mut Checkpoint, d: &Dynamics, frame: crate::model::Shape) -> Result<()> {
+    c.tensors
+        .retain(|k, _| !k.starts_with("dynamics.") && !k.starts_with("lds."));
+    c.metadata.remove("lds");
+    put_linear(c, "dynamics", &d.abp)?;
+    if let Some(l) = &d.lds {
+        put_linear(c, "lds", &l.dynamics)?;
+        let [ch, h, w] = frame;
+        let k = l.basis.ncols();
+        c.tensors.insert(
+            "lds.frame_mean".into(),
+            HostTensor::F32(vec![ch, h, w], l.frame_mean.iter().map(|&v| v as f32).collect()),
+        );
+        c.tensors
+            .insert("lds.basis".into(), mat(&l.basis.transpose(), vec![k, ch, h, w]));
+    }
+    Ok(())
+}
+
+fn get_mat(c: &Checkpoint, name: &str, rows: usize, cols: usize) -> Result<nalgebra::DMatrix<f64>> {
+    let t = c.get(name)?;
+    let v = t.f32()?;
+    if v.len() != rows * cols {
+        bail!("checkpoint tensor {name} is {:?}, {rows} x {cols} expected", t.shape());
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        bail!("checkpoint tensor {name} holds NaN or Inf");
+    }
+    Ok(nalgebra::DMatrix::from_fn(rows, cols, |r, k| v[r * cols + k] as f64))
+}
+
+fn get_linear(c: &Checkpoint, prefix: &str) -> Result<Linear> {
+    let info: FitInfo =
+        serde_json::from_str(c.meta(prefix)?).with_context(|| format!("checkpoint metadata {prefix}"))?;
+    let d = info.d;
+    Ok(Linear {
+        a: get_mat(c, &format!("{prefix}.A"), d, d)?,
+        q: get_mat(c, &format!("{prefix}.Q"), d, d)?,
+        cov: get_mat(c, &format!("{prefix}.cov"), d, d)?,
+        mean: get_mat(c, &format!("{prefix}.mean"), d, 1)?.column(0).into_owned(),
+        info,
+    })
+}
+
+/// The fitted dynamics stored in `c`, if any.
+pub fn dynamics_from(c: &Checkpoint) -> Result<Option<Dynamics>> {
+    if !c.metadata.contains_key("dynamics") {
+        return Ok(None);
+    }
+    let abp = get_linear(c, "dynamics")?;
+    let lds = if c.metadata.contains_key("lds") {
+        let dynamics = get_linear(c, "lds")?;
+        let k = dynamics.info.d;
+        let fm = c.get("lds.frame_mean")?.f32()?;
+        let dim = fm.len();
+        Some(Lds {
+            frame_mean: fm.iter().map(|&v| v as f64).collect(),
+            basis: get_mat(c, "lds.basis", k, dim)?.transpose(),
+            dynamics,
+        })
+    } else {
+        None
+    };
+    Ok(Some(Dynamics { abp, lds }))
 }

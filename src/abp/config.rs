@@ -91,7 +91,15 @@ pub const PRESET_NAMES: &[&str] = &[
     "object-quick",
     "object-d2",
     "object-d2-quick",
+    "dynamic",
+    "dynamic-quick",
 ];
+
+/// Whether a preset is for dynamic textures (frames of a clip, whose latent dynamics are fitted
+/// after training).
+pub fn is_dynamic(preset: &str) -> bool {
+    preset.starts_with("dynamic")
+}
 
 pub fn preset(name: &str) -> Result<Preset> {
     let sound = Some(presets::SOUND_RATE);
@@ -145,6 +153,20 @@ pub fn preset(name: &str) -> Result<Preset> {
                 "fc d -> 4x4x64, k5 s2 transposed convs 32-16-1 to 32x32 grayscale (Fashion-MNIST resized), leaky ReLU",
             spec: presets::object_quick_net(if name == "object-quick" { 20 } else { 2 }, 32)?,
             hyper: hyper(30, 0.3, 1e-4, 100, 100),
+            rate: None,
+        },
+        "dynamic" => Preset {
+            name: "dynamic",
+            about: "paper Exp. 4 (dynamic textures): fc d=20 -> 4x4x512, k5 s2 transposed convs 256-128-64-3 to 64x64 colour frames",
+            spec: presets::dynamic_net(20),
+            hyper: hyper(30, 0.3, 1e-4, 600, 100),
+            rate: None,
+        },
+        "dynamic-quick" => Preset {
+            name: "dynamic-quick",
+            about: "fc d=20 -> 4x4x64, k5 s2 transposed convs 32-16-3 to 32x32 colour frames (assets/tree.gif resized)",
+            spec: presets::dynamic_quick_net(20, 32)?,
+            hyper: hyper(30, 0.3, 1e-4, 300, 100),
             rate: None,
         },
         _ => bail!("unknown preset {name:?}; presets: {}", PRESET_NAMES.join(", ")),

@@ -9,9 +9,11 @@
 //! - `run`: `abprop train`'s plan (preset, spec or resumed run) and its hook (log, checkpoints,
 //!   snapshots).
 //! - `synthesis`, `reconstruct`: using a learned model.
+//! - `dynamics`: the latent dynamics of a frame sequence (A, Q) and the LDS baseline's.
 
 pub mod checkpoint;
 pub mod config;
+pub mod dynamics;
 pub mod infer;
 pub mod learn;
 pub mod observe;

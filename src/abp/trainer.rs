@@ -28,6 +28,8 @@ pub struct Trainer<'g> {
     pub rate: Option<u32>,
     /// The preset the network came from, if any (recorded in checkpoints).
     pub preset: Option<String>,
+    /// Further metadata recorded in checkpoints (`sequence` for the frames of a clip).
+    pub metadata: std::collections::BTreeMap<String, String>,
     pub names: Vec<String>,
     z: Vec<Tensor>,
     _y: Vec<Tensor>,
@@ -214,6 +216,7 @@ impl<'g> Trainer<'g> {
             n,
             rate: data.rate,
             preset: None,
+            metadata: Default::default(),
             names: data.names[..n].to_vec(),
             z,
             _y: y,
@@ -265,6 +268,7 @@ impl<'g> Trainer<'g> {
             names: &self.names,
             rate: self.rate,
             preset: self.preset.as_deref(),
+            extra: &self.metadata,
         }
         .into_checkpoint()
     }

@@ -74,6 +74,9 @@ pub enum Experiment {
         #[arg(long)]
         curve_steps: Option<usize>,
     },
+    /// Experiment 4 (AAAI version): dynamic textures; one-step prediction, reconstruction and
+    /// synthesis statistics of ABP and the linear dynamic system on a clip split in time.
+    Dynamic(crate::eval::dynamic::DynamicArgs),
 }
 
 #[derive(Args)]
@@ -324,6 +327,7 @@ fn latent_dims(dims: Option<Vec<usize>>, paper: bool) -> Result<Vec<usize>> {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     match a.experiment {
+        Experiment::Dynamic(d) => crate::eval::dynamic::run_eval(&d)?,
         Experiment::Occlusion { common, settings, d } => {
             let occ = Occlusion::parse_list(&settings)?;
             let s = setup(&common, d)?;

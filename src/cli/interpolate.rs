@@ -42,8 +42,8 @@ pub fn run(a: InterpArgs) -> Result<()> {
         _ => bail!("--examples takes four examples (a spherical panel) or two (a line)"),
     };
     let gpu = Gpu::new()?;
-    let (spec, params) = (m.spec.clone(), m.params.clone());
-    let x = synthesis::render(&gpu, &spec, &params, m.norm(&gpu, a.bn)?, &z, count)?;
+    m.norm(&gpu, a.bn)?;
+    let x = synthesis::render(&gpu, &m.spec, &m.params, m.measured_norm(a.bn)?, &z, count)?;
     synthesis::write_outputs(&a.out, &m.spec, m.rate, &x, &z, count, cols, false)?;
     eprintln!(
         "abprop: wrote the interpolation of examples {:?} to {}",

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod devices;
+pub mod dynamics;
 pub mod eval;
 pub mod interpolate;
 pub mod presets;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Latent dynamics of a model trained on the frames of a clip (dynamic textures).
+    #[command(subcommand)]
+    Dynamics(dynamics::DynamicsCmd),
     /// The paper's Experiments 5-7: learning from occluded images or compressed-sensing
     /// projections, and reconstruction of held-out images next to PCA.
     Eval(eval::EvalArgs),

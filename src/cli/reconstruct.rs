@@ -56,7 +56,8 @@ pub fn run(a: ReconArgs) -> Result<()> {
         },
     )?;
     let gpu = Gpu::new()?;
-    let (spec, params, rate, sigma) = (m.spec.clone(), m.params.clone(), m.rate, m.hyper.sigma);
+    m.norm(&gpu, a.bn)?;
+    let (spec, params, rate, sigma) = (&m.spec, &m.params, m.rate, m.hyper.sigma);
     let o = ReconstructOptions {
         steps: a.steps,
         delta: a.delta,
@@ -64,12 +65,12 @@ pub fn run(a: ReconArgs) -> Result<()> {
         noise: !a.no_noise,
         seed: a.seed,
         batch: 100,
-        norm: m.norm(&gpu, a.bn)?,
+        norm: m.measured_norm(a.bn)?,
     };
-    let r = reconstruct(&gpu, &spec, &params, &data, &Observation::Full, &o)?;
+    let r = reconstruct(&gpu, spec, params, &data, &Observation::Full, &o)?;
     let n = data.len();
     let cols = (n.min(64) as f64).sqrt().ceil() as usize;
-    synthesis::write_outputs(&a.out, &spec, rate, &r.outputs, &r.z, n, cols, false)?;
+    synthesis::write_outputs(&a.out, spec, rate, &r.outputs, &r.z, n, cols, false)?;
     let [c, h, w] = data.shape;
     if rate.is_none() {
         crate::io::media::write_grid(&a.out.join("original.png"), &data.values, n.min(64), c, h, w, cols)?;

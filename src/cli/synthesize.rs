@@ -1,11 +1,13 @@
 //! `abprop synthesize`: f(Z; W) for Z ~ N(0, I), for given Z, or over the d = 2 panel.
 
+use crate::abp::dynamics::{self, Lds};
 use crate::abp::synthesis::{self, BnMode, Shard};
 use crate::abp::Model;
 use crate::gpu::Gpu;
 use crate::io::samples::{Format, Layout};
 use crate::model::{Norm, Spec};
 use crate::seed::Seed;
+use crate::seed::Stream;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::io::IsTerminal;
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct SynthArgs {
+    /// The checkpoint (or a run folder holding checkpoint.safetensors).
     #[arg(long)]
     pub model: PathBuf,
     /// Batch norms on the checkpoint's population statistics (each output depends on its own
@@ -53,6 +56,32 @@ pub struct SynthArgs {
     /// No grid.png (there is none past 256 samples anyway).
     #[arg(long)]
     pub no_grid: bool,
+    /// A sequence of N frames from the fitted latent dynamics (a model trained on a clip,
+    /// after `abprop dynamics fit`): frames/*.png, sequence.gif, strip.png, latents.safetensors.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<usize>,
+    /// States discarded at the start of a sequence.
+    #[arg(long, default_value_t = 15)]
+    pub burn_in: usize,
+    /// Synthesize with the linear dynamic system baseline instead of the learned generator.
+    #[arg(long, value_enum)]
+    pub baseline: Option<Baseline>,
+    /// Both sequences (abp/ and lds/) and compare.png: ABP above, LDS below, training frames
+    /// as a third row.
+    #[arg(long)]
+    pub compare: bool,
+    /// The strip shows every K-th frame (default: ten frames).
+    #[arg(long, value_name = "K")]
+    pub strip_every: Option<usize>,
+    /// Frames per second of sequence.gif.
+    #[arg(long, default_value_t = 10)]
+    pub fps: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Baseline {
+    /// Doretto's linear dynamic system (PCA of the frames, linear dynamics of the coefficients).
+    Lds,
 }
 
 /// The latent shape `--latent` asks for: HxW for images, a length (or 1xT) for sound.
@@ -80,7 +109,14 @@ pub fn run(a: SynthArgs) -> Result<()> {
     if a.grid == Some(0) {
         bail!("--grid 0: give the side of the panel (1 or more)");
     }
-    let mut m = Model::load(&a.model)?;
+    let mut m = if a.model.is_dir() {
+        Model::load(&a.model.join(crate::abp::checkpoint::FILE))?
+    } else {
+        Model::load(&a.model)?
+    };
+    if a.frames.is_some() || a.compare || a.baseline.is_some() {
+        return sequence(&a, &mut m);
+    }
     let mut spec = m.spec.clone();
     if let Some(l) = &a.latent {
         spec = spec.with_latent(parse_latent(l, &spec)?)?;
@@ -89,8 +125,9 @@ pub fn run(a: SynthArgs) -> Result<()> {
     let format = a.format.unwrap_or(Format::default_for(sound));
     format.check(sound)?;
     let gpu = Gpu::new()?;
-    let params = m.params.clone();
-    let norm = m.norm(&gpu, a.bn)?;
+    m.norm(&gpu, a.bn)?;
+    let m = &m;
+    let (params, norm) = (&m.params, m.measured_norm(a.bn)?);
     let [c, h, w] = spec.output()?;
     if a.latents.is_none() && a.grid.is_none() {
         // Z ~ N(0, I): the batch tool.
@@ -98,7 +135,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
             Norm::Population(_) => synthesis::chunk_for(&spec)?,
             Norm::Batch => synthesis::chunk_for(&spec)?.min(a.count),
         };
-        let renderer = synthesis::Renderer::new(&gpu, &spec, &params, norm, chunk)?;
+        let renderer = synthesis::Renderer::new(&gpu, &spec, params, norm, chunk)?;
         let shard = a.shard.unwrap_or(synthesis::Shard::ALL);
         let mut layout = Layout::new(format, [c, h, w], spec.latent, m.rate, a.count);
         layout.one_file = shard == synthesis::Shard::ALL && a.count <= chunk;
@@ -138,8 +175,109 @@ pub fn run(a: SynthArgs) -> Result<()> {
         }
         (synthesis::panel_z(n, 2.0), n * n, n)
     };
-    let x = synthesis::render(&gpu, &spec, &params, norm, &z, count)?;
+    let x = synthesis::render(&gpu, &spec, params, norm, &z, count)?;
     synthesis::write_outputs(&a.out, &spec, m.rate, &x, &z, count, cols, a.grid.is_none())?;
     eprintln!("abprop: wrote {count} outputs of {c}x{h}x{w} to {}", a.out.display());
+    Ok(())
+}
+
+/// ABP's sequence: states from the fitted dynamics, frames f(Z_t; W) rendered on the GPU.
+fn abp_sequence(gpu: &Gpu, m: &Model, a: &SynthArgs, n: usize) -> Result<(Vec<f32>, Vec<f64>)> {
+    let d = m.dynamics.as_ref().context("the checkpoint holds no fitted dynamics")?;
+    if let Some(w) = d.abp.warning("ABP dynamics") {
+        eprintln!("abprop: warning: {w}");
+    }
+    let z = d.abp.simulate(n, a.burn_in, a.seed, Stream::Dynamics)?;
+    let zf: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+    let norm = m.measured_norm(a.bn)?;
+    Ok((synthesis::render(gpu, &m.spec, &m.params, norm, &zf, n)?, z))
+}
+
+/// The LDS baseline's sequence (on the CPU).
+fn lds_sequence(l: &Lds, a: &SynthArgs, n: usize) -> Result<(Vec<f32>, Vec<f64>)> {
+    if let Some(w) = l.dynamics.warning("LDS baseline") {
+        eprintln!("abprop: warning: {w}");
+    }
+    let x = l.dynamics.simulate(n, a.burn_in, a.seed, Stream::LdsDynamics)?;
+    Ok((l.render(&x), x))
+}
+
+/// `--frames`, `--baseline lds`, `--compare`: sequences from the fitted dynamics.
+fn sequence(a: &SynthArgs, m: &mut Model) -> Result<()> {
+    let n = a.frames.unwrap_or(120);
+    if n == 0 {
+        bail!("--frames 0: give the number of frames to synthesize (1 or more)");
+    }
+    if a.latents.is_some() || a.grid.is_some() || a.latent.is_some() {
+        bail!("--frames, --baseline and --compare synthesize from the fitted dynamics: leave out --latents, --grid and --latent");
+    }
+    // The generator renders the ABP sequences (on the GPU); the LDS baseline needs no GPU.
+    let gpu = if a.compare || a.baseline.is_none() {
+        let g = Gpu::new()?;
+        m.norm(&g, a.bn)?;
+        Some(g)
+    } else {
+        None
+    };
+    let m: &Model = m;
+    let d = m.dynamics.as_ref().with_context(|| {
+        format!(
+            "{} holds no fitted dynamics: train a dynamic preset on a clip, or run `abprop dynamics fit --model {}`",
+            a.model.display(),
+            a.model.display()
+        )
+    })?;
+    let shape = m.spec.output()?;
+    let strip = dynamics::strip_frames(n, a.strip_every);
+    let lds = || {
+        d.lds
+            .as_ref()
+            .context("the checkpoint holds no LDS baseline: refit with `abprop dynamics fit`")
+    };
+    let latent = m.spec.latent.to_vec();
+    if !a.compare {
+        let (x, states, lat) = if a.baseline == Some(Baseline::Lds) {
+            let (x, s) = lds_sequence(lds()?, a, n)?;
+            (x, s, vec![lds()?.basis.ncols()])
+        } else {
+            let (x, s) = abp_sequence(gpu.as_ref().expect("a GPU for ABP"), m, a, n)?;
+            (x, s, latent)
+        };
+        dynamics::write_sequence(&a.out, &x, shape, &states, &lat, &strip, a.fps)?;
+        eprintln!(
+            "abprop: wrote {n} frames after {} of burn-in to {} (frames/, sequence.gif, strip.png, latents.safetensors)",
+            a.burn_in,
+            a.out.display()
+        );
+        return Ok(());
+    }
+    let l = lds()?;
+    let clip = m
+        .sequence
+        .as_ref()
+        .context("the checkpoint records no training clip for the third row of --compare")?;
+    let train = clip.load(shape)?;
+    let (xa, za) = abp_sequence(gpu.as_ref().expect("a GPU for ABP"), m, a, n)?;
+    let (xl, zl) = lds_sequence(l, a, n)?;
+    dynamics::write_sequence(&a.out.join("abp"), &xa, shape, &za, &latent, &strip, a.fps)?;
+    dynamics::write_sequence(&a.out.join("lds"), &xl, shape, &zl, &[l.basis.ncols()], &strip, a.fps)?;
+    let per = shape.iter().product::<usize>();
+    let pick = |x: &[f32], k: usize| x[k * per..(k + 1) * per].to_vec();
+    let mut rows = Vec::new();
+    for &k in &strip {
+        rows.extend(pick(&xa, k));
+    }
+    for &k in &strip {
+        rows.extend(pick(&xl, k));
+    }
+    for &k in &strip {
+        rows.extend(pick(&train.values, k % train.len()));
+    }
+    let [c, h, w] = shape;
+    crate::io::media::write_grid(&a.out.join("compare.png"), &rows, 3 * strip.len(), c, h, w, strip.len())?;
+    eprintln!(
+        "abprop: wrote {n} frames each of ABP and LDS to {} (abp/, lds/, compare.png: ABP above, LDS below, training frames last)",
+        a.out.display()
+    );
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::abp::run::{Network, Plan};
 use crate::abp::{Observation, Overrides, TrainOptions, Trainer};
+use crate::data::video::{self, ClipArgs};
 use crate::data::{self, LoadOptions};
 use crate::gpu::Gpu;
 use crate::model::presets::SOUND_RATE;
@@ -54,6 +55,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATH", requires = "occlude")]
     pub test_data: Option<PathBuf>,
     #[command(flatten)]
+    pub clip: ClipArgs,
+    #[command(flatten)]
     pub hp: Overrides,
 }
 
@@ -77,19 +80,24 @@ pub fn run(a: TrainArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("runs").join(a.preset.as_deref().unwrap_or("custom")));
     let plan = Plan::new(&out, network.as_ref(), a.channels, a.resume, &a.hp)?;
     let hyper = &plan.hyper;
-    let load = |path: &PathBuf, resample: bool| {
-        data::load(
-            path,
-            &LoadOptions {
-                shape: plan.spec.output()?,
-                resize: a.resize,
-                resample,
-                rate: plan.rate.unwrap_or(SOUND_RATE),
-                limit: a.limit,
-            },
-        )
+    let options = || -> Result<LoadOptions> {
+        Ok(LoadOptions {
+            shape: plan.spec.output()?,
+            resize: a.resize,
+            resample: a.resample,
+            rate: plan.rate.unwrap_or(SOUND_RATE),
+            limit: a.limit,
+        })
     };
-    let data = load(&data_path, a.resample)?;
+    let load = |path: &PathBuf, resample: bool| data::load(path, &LoadOptions { resample, ..options()? });
+    // A frame sequence: a clip by its name, frames asked for, or a folder for a dynamic preset.
+    let dynamic = plan.preset.as_deref().is_some_and(crate::abp::config::is_dynamic);
+    let sequence = video::is_video(&data_path) || a.clip.given() || (dynamic && data_path.is_dir());
+    let data = if sequence {
+        video::load(&data_path, &options()?, &a.clip.select())?
+    } else {
+        load(&data_path, a.resample)?
+    };
     let occluded = (a.occlude.as_deref())
         .map(|o| crate::data::masks::occlude_training(&data, o, hyper.seed))
         .transpose()?;
@@ -101,6 +109,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let resume = plan.resume.as_ref().map(|r| &r.checkpoint);
     let mut t = Trainer::new(&gpu, &plan.spec, hyper, seen, &observation, resume)?;
     t.preset = plan.preset.clone();
+    if sequence {
+        let clip = video::Clip {
+            path: data_path.clone(),
+            select: a.clip.select(),
+            resize: a.resize,
+            frames: t.n,
+        };
+        t.metadata.insert("sequence".into(), serde_json::to_string(&clip)?);
+    }
     eprintln!(
         "abprop: training {} examples of {:?} on {} for {} iterations (L={}, D={}, s={}); writing to {}",
         t.n,
@@ -121,6 +138,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if let (Some((observed, m)), Some(o)) = (&occluded, &a.occlude) {
         let test = a.test_data.as_ref().map(|p| load(p, false)).transpose()?;
         crate::eval::occlusion::report_training(&gpu, &t, &data, observed, m, o, test.as_ref(), &out)?;
+    }
+    if sequence && dynamic {
+        let ckpt = out.join(crate::abp::checkpoint::FILE);
+        let d = crate::eval::dynamic::fit_checkpoint(&ckpt, Some(&data), false)?;
+        eprintln!("abprop: {}", super::dynamics::describe(&d));
     }
     eprintln!(
         "abprop: done; final mean squared error {:.5}; checkpoint {}",

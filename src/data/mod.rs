@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub mod video;
+
 /// Examples stored as [n, c, h, w] in [-1, 1].
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -125,8 +127,12 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Reads one file or every image / WAV file of a folder (sorted by name).
+/// Reads one file or every image / WAV file of a folder (sorted by name), or the frames of a
+/// video (an animated GIF, a video file through ffmpeg: `video`).
 pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
+    if video::is_video(path) {
+        return video::load(path, opt, &video::Select::default());
+    }
     let files = files(path)?;
     let mut ds = Dataset {
         shape: opt.shape,

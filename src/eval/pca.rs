@@ -71,6 +71,11 @@ impl Pca {
         self.components.ncols()
     }
 
+    /// The first `d` directions as columns, [dim, d].
+    pub fn basis(&self, d: usize) -> DMatrix<f64> {
+        self.components.columns(0, d.min(self.rank())).into_owned()
+    }
+
     /// mean + V_d V_d^T (y - mean) for every example of `values` ([n, dim]), with the first
     /// `d` directions.
     pub fn reconstruct(&self, values: &[f32], d: usize) -> Result<Vec<f32>> {

@@ -133,3 +133,26 @@ pub fn write_waveform(path: &Path, x: &[f32], width: usize, height: usize) -> Re
     }
     save_png(&image::DynamicImage::ImageRgb8(img), path)
 }
+
+/// `n` frames [n, c, h, w] (c = 1 or 3) in [-1, 1] as an animated GIF that loops, each shown
+/// `delay_ms` milliseconds (GIF keeps hundredths of a second), written atomically. Frames of
+/// up to 256 colours keep their exact values; others are quantized (NeuQuant) per frame.
+pub fn write_gif(path: &Path, x: &[f32], n: usize, c: usize, h: usize, w: usize, delay_ms: u32) -> Result<()> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    if x.len() != n * c * h * w {
+        bail!("{} values are not {n} frames of {c}x{h}x{w}", x.len());
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut enc = GifEncoder::new_with_speed(&mut bytes, 10);
+        enc.set_repeat(Repeat::Infinite)?;
+        let per = c * h * w;
+        for k in 0..n {
+            let rgba = to_image(&x[k * per..(k + 1) * per], c, h, w)?.to_rgba8();
+            let delay = image::Delay::from_numer_denom_ms(delay_ms, 1);
+            enc.encode_frame(image::Frame::from_parts(rgba, 0, 0, delay))
+                .with_context(|| format!("cannot encode frame {k} of {}", path.display()))?;
+        }
+    }
+    write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -128,3 +128,15 @@ pub fn object_quick_net(d: usize, size: usize) -> Result<Spec> {
     spec.shapes()?;
     Ok(spec)
 }
+
+/// The dynamic-texture net (paper Experiment 4, AAAI version): the object net (fc d -> 4x4x512,
+/// k5 s2 transposed convolutions 256-128-64-3 to 64x64 colour, leaky ReLU), d = 20 in the paper.
+pub fn dynamic_net(d: usize) -> Spec {
+    object_net(d, 3)
+}
+
+/// The quick dynamic-texture net: the quick object net (fc d -> 4x4 x C, channels halving) to
+/// `size` x `size` colour frames (C = 64 for 32x32: the `dynamic-quick` preset).
+pub fn dynamic_quick_net(d: usize, size: usize) -> Result<Spec> {
+    object_quick_net(d, size)?.with_output_channels(3)
+}
