@@ -5,7 +5,9 @@
 
 The network is rebuilt from the model spec stored in the checkpoint's metadata; layer i of
 the spec is module i of an nn.Sequential, so the tensor names ("{i}.weight", "{i}.bias")
-load directly. Batch norm uses current-batch statistics, as in training.
+load directly. Batch norms load the population statistics abprop stores
+({i}.running_mean, {i}.running_var) and the network runs in eval mode, as
+`abprop synthesize` renders (its default `--bn population`).
 """
 import json
 import sys
@@ -33,7 +35,7 @@ def build(spec):
             shape = [l["channels"], 1, None]
         elif t == "batch_norm":
             bn = torch.nn.BatchNorm2d if spec_is_2d(spec) else torch.nn.BatchNorm1d
-            layers += [bn(shape[0], eps=l.get("eps", 1e-4), track_running_stats=False)]
+            layers += [bn(shape[0], eps=l.get("eps", 1e-4), track_running_stats=True)]
         elif t == "relu":
             layers += [torch.nn.ReLU()]
         elif t == "leaky_relu":
@@ -61,7 +63,9 @@ for name, t in tensors.items():
     if i.isdigit() and spec["layers"][int(i)]["type"] == "dense":
         name = f"{i}.1.{rest}"
     state[name] = t
-net.load_state_dict({k: v for k, v in state.items() if k[0].isdigit()})
+# num_batches_tracked is PyTorch's own counter, not used in eval mode.
+net.load_state_dict({k: v for k, v in state.items() if k[0].isdigit()}, strict=False)
+net.eval()
 z = torch.randn(16, *spec["latent"])
 if not spec_is_2d(spec):
     z = z.squeeze(2)  # [n, c, 1, t] -> [n, c, t]

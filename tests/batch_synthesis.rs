@@ -242,3 +242,23 @@ fn bad_input_is_a_clear_error_and_writes_nothing() {
     let (ok, text) = synth(&file.join("sub"), &["--count", "2"]);
     assert!(!ok && text.contains("cannot create"), "{text}");
 }
+
+#[test]
+fn two_devices_of_one_adapter_equal_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let args = ["--count", "700", "--format", "npy", "--seed", "3"];
+    let (ok, text) = synth(&one, &args);
+    assert!(ok, "{text}");
+    let (ok, text) = synth(&two, &[&args[..], &["--devices", "0,0"]].concat());
+    assert!(ok, "{text}");
+    assert!(text.contains("on 2 devices"), "{text}");
+    let (a, b) = (files(&one), files(&two));
+    assert!(a.len() >= 4, "{:?}", a.keys());
+    assert_eq!(a, b, "two devices wrote other files than one");
+    // A device that is not there is an error before anything is written.
+    let none = dir.path().join("none");
+    let (ok, text) = synth(&none, &["--count", "4", "--devices", "0,99"]);
+    assert!(!ok && text.contains("there is no adapter 99"), "{text}");
+    assert!(!none.exists());
+}

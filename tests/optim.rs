@@ -118,6 +118,17 @@ fn weight_decay_shrinks_parameters() {
     assert_close("decay", &g.read::<f32>(&tw).unwrap(), &want, 1e-6, 0.0);
 }
 
+/// Adam with the usual betas (0.9, 0.999) and eps 1e-8.
+fn adam(lr: f32) -> Optimizer {
+    Optimizer::Adam {
+        lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    }
+}
+
 #[test]
 fn adam_decreases_a_quadratic() {
     // loss(w) = 1/2 sum a_i (w_i - c_i)^2; the gradient is computed on the CPU each step and
@@ -132,7 +143,7 @@ fn adam_decreases_a_quadratic() {
             .map(|i| 0.5 * a[i] as f64 * (w[i] - c[i]) as f64 * (w[i] - c[i]) as f64)
             .sum()
     };
-    let opt = Optimizer::adam(0.05);
+    let opt = adam(0.05);
     let tw = g.zeros("w", &[n]).unwrap();
     let tg = g.zeros("g", &[n]).unwrap();
     let st = OptimState::new(g, &opt, n).unwrap();
@@ -185,7 +196,7 @@ fn bench_step() {
         momentum: 0.5,
         weight_decay: 0.0,
     };
-    for opt in [abp_sgd, Optimizer::adam(1e-3)] {
+    for opt in [abp_sgd, adam(1e-3)] {
         for clip in [Clip::Value(30.0), Clip::MaxAbs(30.0)] {
             let st = OptimState::new(g, &opt, n).unwrap();
             let op = optim::step(g, &opt, clip, 1.0, &tw, &tg, &st).unwrap();

@@ -56,6 +56,12 @@ pub struct SynthArgs {
     /// No grid.png (there is none past 256 samples anyway).
     #[arg(long)]
     pub no_grid: bool,
+    /// Render on several adapters at once, one worker each, the samples split between them:
+    /// `all`, or indices in abprop's order of preference (0 is the one used by default;
+    /// `0,0` makes two devices of one adapter). Results are the same as on one device of the
+    /// same kind of adapter.
+    #[arg(long, value_name = "all|N,M,...")]
+    pub devices: Option<String>,
     /// A sequence of N frames from the fitted latent dynamics (a model trained on a clip,
     /// after `abprop dynamics fit`): frames/*.png, sequence.gif, strip.png, latents.safetensors.
     #[arg(long, value_name = "N")]
@@ -99,6 +105,29 @@ pub fn parse_latent(s: &str, spec: &Spec) -> Result<[usize; 3]> {
     })
 }
 
+/// The adapter indices of `--devices`.
+fn parse_devices(s: &str) -> Result<Vec<usize>> {
+    let n = Gpu::adapter_count();
+    let v: Vec<usize> = if s.trim() == "all" {
+        (0..n).collect()
+    } else {
+        s.split(',')
+            .map(|p| {
+                p.trim()
+                    .parse::<usize>()
+                    .with_context(|| format!("--devices {s:?}: expected all or indices like 0,1"))
+            })
+            .collect::<Result<_>>()?
+    };
+    if v.is_empty() {
+        bail!("--devices {s:?}: no adapter to render on");
+    }
+    if let Some(i) = v.iter().find(|&&i| i >= n) {
+        bail!("--devices {s:?}: there is no adapter {i} ({n} usable here; `abprop devices` lists them)");
+    }
+    Ok(v)
+}
+
 /// Samples past which no grid is made unless asked for.
 const GRID_LIMIT: usize = 256;
 
@@ -135,27 +164,59 @@ pub fn run(a: SynthArgs) -> Result<()> {
             Norm::Population(_) => synthesis::chunk_for(&spec)?,
             Norm::Batch => synthesis::chunk_for(&spec)?.min(a.count),
         };
-        let renderer = synthesis::Renderer::new(&gpu, &spec, params, norm, chunk)?;
         let shard = a.shard.unwrap_or(synthesis::Shard::ALL);
+        let devices = match &a.devices {
+            None => vec![None],
+            Some(d) => parse_devices(d)?.into_iter().map(Some).collect(),
+        };
+        let k = devices.len();
         let mut layout = Layout::new(format, [c, h, w], spec.latent, m.rate, a.count);
-        layout.one_file = shard == synthesis::Shard::ALL && a.count <= chunk;
-        let job = synthesis::Job {
+        layout.one_file = shard == synthesis::Shard::ALL && k == 1 && a.count <= chunk;
+        // Each device renders its own slice of this shard (the shards' slices of k times as
+        // many shards): the union is the shard's samples, bit for bit on one kind of adapter.
+        let job = |j: usize| synthesis::Job {
             out: a.out.clone(),
             total: a.count,
-            shard,
+            shard: synthesis::Shard {
+                index: shard.index * k + j,
+                count: shard.count * k,
+            },
             seed: a.seed,
-            layout,
+            layout: layout.clone(),
             resume: a.resume,
             grid: !a.no_grid && a.count <= GRID_LIMIT && !sound,
-            progress: std::io::stderr().is_terminal(),
+            progress: k == 1 && std::io::stderr().is_terminal(),
         };
-        let st = synthesis::run_job(&gpu, &renderer, &job)?;
+        let t0 = std::time::Instant::now();
+        let stats: Vec<synthesis::JobStats> = if k == 1 && devices[0].is_none() {
+            let renderer = synthesis::Renderer::new(&gpu, &spec, params, norm, chunk)?;
+            vec![synthesis::run_job(&gpu, &renderer, &job(0))?]
+        } else {
+            std::thread::scope(|s| {
+                let workers: Vec<_> = devices
+                    .iter()
+                    .enumerate()
+                    .map(|(j, d)| {
+                        let (spec, job) = (&spec, job(j));
+                        s.spawn(move || -> Result<synthesis::JobStats> {
+                            let g = Gpu::on_adapter(d.expect("a device index"))?;
+                            let renderer = synthesis::Renderer::new(&g, spec, params, norm, chunk)?;
+                            synthesis::run_job(&g, &renderer, &job)
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().map_err(|_| anyhow::anyhow!("a device's worker panicked"))?)
+                    .collect::<Result<Vec<_>>>()
+            })?
+        };
+        let (done, skipped) = stats.iter().fold((0, 0), |(d, s), st| (d + st.samples, s + st.skipped));
         eprintln!(
-            "abprop: wrote {} samples of {c}x{h}x{w} to {} ({:.1} samples/s; {} already there)",
-            st.samples,
+            "abprop: wrote {done} samples of {c}x{h}x{w} to {} on {k} device{} ({:.1} samples/s; {skipped} already there)",
             a.out.display(),
-            st.samples as f64 / st.seconds.max(1e-9),
-            st.skipped
+            if k == 1 { "" } else { "s" },
+            done as f64 / t0.elapsed().as_secs_f64().max(1e-9),
         );
         return Ok(());
     }

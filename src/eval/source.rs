@@ -216,7 +216,7 @@ fn open_images(path: &Path, size: usize, limit: Option<usize>) -> Result<Pool> {
             shape: [1, size, size],
             resize: true,
             resample: false,
-            rate: 11025,
+            rate: crate::model::presets::SOUND_RATE,
             limit,
         },
     )?;

@@ -128,7 +128,14 @@ impl Gpu {
     /// case-insensitive substring) picks by name; otherwise a hardware GPU is preferred and a
     /// software adapter is the fallback, announced once on stderr.
     pub fn new() -> Result<Gpu> {
-        pollster::block_on(Self::new_async())
+        pollster::block_on(Self::new_async(None))
+    }
+
+    /// The `index`-th adapter in the order abprop prefers them (hardware first; the one
+    /// [`Gpu::new`] takes is 0), among those WGPU_BACKEND and WGPU_ADAPTER_NAME allow. Two
+    /// `Gpu`s on one index are two devices of one adapter.
+    pub fn on_adapter(index: usize) -> Result<Gpu> {
+        pollster::block_on(Self::new_async(Some(index)))
     }
 
     /// Every adapter wgpu can see with the current environment.
@@ -142,9 +149,9 @@ impl Gpu {
             .collect()
     }
 
-    async fn new_async() -> Result<Gpu> {
-        quiet_egl();
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    /// The adapters WGPU_BACKEND and WGPU_ADAPTER_NAME allow, in the order abprop prefers them
+    /// (an error naming what is there when there is none).
+    async fn candidates(instance: &wgpu::Instance) -> Result<Vec<wgpu::Adapter>> {
         let backends = backends()?;
         let adapters = instance.enumerate_adapters(backends).await;
         let wanted = std::env::var("WGPU_ADAPTER_NAME").ok().map(|s| s.to_lowercase());
@@ -182,7 +189,30 @@ impl Gpu {
             );
         }
         candidates.sort_by_key(|a| std::cmp::Reverse(rank(&a.get_info())));
-        let adapter = candidates.swap_remove(0);
+        Ok(candidates)
+    }
+
+    /// How many adapters [`Gpu::on_adapter`] can open.
+    pub fn adapter_count() -> usize {
+        quiet_egl();
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        pollster::block_on(Self::candidates(&instance)).map_or(0, |c| c.len())
+    }
+
+    async fn new_async(index: Option<usize>) -> Result<Gpu> {
+        quiet_egl();
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut candidates = Self::candidates(&instance).await?;
+        let i = index.unwrap_or(0);
+        if i >= candidates.len() {
+            bail!(
+                "no adapter {i}: {} adapter{} usable here (0 to {})",
+                candidates.len(),
+                if candidates.len() == 1 { " is" } else { "s are" },
+                candidates.len() - 1
+            );
+        }
+        let adapter = candidates.swap_remove(i);
         let info = adapter.get_info();
         if is_software(&info) {
             eprintln!(

@@ -39,17 +39,6 @@ pub enum Optimizer {
 }
 
 impl Optimizer {
-    /// Adam with the usual betas (0.9, 0.999) and eps 1e-8.
-    pub fn adam(lr: f32) -> Optimizer {
-        Optimizer::Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        }
-    }
-
     /// (lr, beta1 or momentum, beta2, eps, weight decay); the betas SGD's advance multiplies by.
     fn scalars(&self) -> (f32, f32, f32, f32, f32, (f32, f32)) {
         match *self {
