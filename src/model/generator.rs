@@ -2,7 +2,6 @@
 //! the three op sequences ABP needs, built once: forward, back-propagation to Z (for the
 //! Langevin inference) and back-propagation to W (for learning).
 
-use super::population::Population;
 use super::spec::{Layer, Shape, Spec};
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
 use crate::ops::activation::{self, Activation};
@@ -13,6 +12,7 @@ use crate::ops::dense::{self, DenseShape};
 use crate::seed::{Seed, Stream};
 use anyhow::{Context, Result};
 use rand_distr::{Distribution, Normal};
+use std::collections::BTreeMap;
 
 /// A learnable tensor of the network with its gradient, named as in a PyTorch
 /// `nn.Sequential` state dict (`"{layer}.weight"`, `"{layer}.bias"`).
@@ -147,6 +147,23 @@ pub fn init_params(spec: &Spec, seed: impl Into<Seed>) -> Result<HostParams> {
         }
     }
     Ok(out)
+}
+
+/// For each batch-norm layer (by index): the mean and the (biased) variance of its input per
+/// channel, stored in checkpoints as `{i}.running_mean` and `{i}.running_var`; measured by
+/// `Population::measure` (model/population.rs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Population(pub BTreeMap<usize, (Vec<f32>, Vec<f32>)>);
+
+impl Population {
+    /// Layer `i`'s (mean, var).
+    pub fn layer(&self, i: usize) -> Result<(&[f32], &[f32])> {
+        let (m, v) = self
+            .0
+            .get(&i)
+            .with_context(|| format!("no population statistics for batch-norm layer {i}"))?;
+        Ok((m, v))
+    }
 }
 
 /// How the batch norms normalize.

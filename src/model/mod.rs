@@ -7,6 +7,5 @@ pub mod presets;
 pub mod reference;
 pub mod spec;
 
-pub use generator::{init_params, Generator, HostParams, Norm, Param};
-pub use population::Population;
+pub use generator::{init_params, Generator, HostParams, Norm, Param, Population};
 pub use spec::{Layer, Shape, Spec};

@@ -6,28 +6,14 @@
 //! statistics are read back and merged on the host in f64 (Chan et al.'s pairwise formula),
 //! in a fixed order: no float atomics, the same bits every time.
 
-use super::generator::Generator;
+use super::generator::{Generator, Population};
 use super::spec::Spec;
 use super::HostParams;
 use crate::gpu::Gpu;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 
-/// For each batch-norm layer (by index): the mean and the (biased) variance of its input per
-/// channel, stored in checkpoints as `{i}.running_mean` and `{i}.running_var`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Population(pub BTreeMap<usize, (Vec<f32>, Vec<f32>)>);
-
 impl Population {
-    /// Layer `i`'s (mean, var).
-    pub fn layer(&self, i: usize) -> Result<(&[f32], &[f32])> {
-        let (m, v) = self
-            .0
-            .get(&i)
-            .with_context(|| format!("no population statistics for batch-norm layer {i}"))?;
-        Ok((m, v))
-    }
-
     /// The statistics of `spec`'s batch norms over the examples `z` ([n, latent...]), in
     /// batches of `batch` (the last one may be smaller).
     pub fn measure(gpu: &Gpu, spec: &Spec, params: &HostParams, z: &[f32], batch: usize) -> Result<Population> {

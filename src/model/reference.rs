@@ -1,8 +1,8 @@
 //! The plain-Rust twin of `Generator`: the same network built from the ops' CPU twins, for
 //! tests of whole networks (GPU against CPU) and of the trainer's gradients.
 
+use super::generator::Population;
 use super::generator::{kind, param_shapes, HostParams, Kind};
-use super::population::Population;
 use super::spec::Spec;
 use crate::ops::{activation, affine, batch_norm, conv_transpose, dense};
 use anyhow::Result;
