@@ -9,6 +9,8 @@
 //   sgd:  vel = momentum * vel + ge;  w = w - lr * vel
 //   adam: m = b1 m + (1 - b1) ge;  v = b2 v + (1 - b2) ge^2
 //         w = w - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+//   adamax: m = b1 m + (1 - b1) ge;  u = max(b2 u, |ge| + eps)   (u in v)
+//         w = w - (lr / (1 - b1^t)) m / u
 // The step state is a u32 tensor [t, bits(b1^t), bits(b2^t)] for t steps taken (1, 1 for SGD):
 // the update uses b^(t+1) = b^t * b, and `advance`, recorded after it, stores them and t + 1.
 // Powers kept by multiplication, not pow(): 1 - b2^t needs them exact (b2 = 0.999).
@@ -106,6 +108,36 @@ fn adam_slot(t: u32) {
     }
     m[t] = nm;
     v[t] = nv;
+    w[t] = nw;
+}
+
+@compute @workgroup_size(256)
+fn adamax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) li: u32) {
+    for (var k = 0u; k < SLOTS; k = k + 1u) {
+        let t = slot(wg, nwg, li, k);
+        if t >= p.n4 { return; }
+        adamax_slot(t);
+    }
+}
+
+fn adamax_slot(t: u32) {
+    let bc1 = 1.0 - bitcast<f32>(step[1]) * p.beta1;
+    let wv = w[t];
+    let mv = m[t];
+    let uv = v[t];
+    let ge = effective_grad(t, wv);
+    var nm = p.beta1 * mv + (1.0 - p.beta1) * ge;
+    var nu = max(p.beta2 * uv, abs(ge) + vec4<f32>(p.eps));
+    var nw = wv - (p.lr / bc1) * nm / nu;
+    if 4u * t + 4u > p.n {
+        let keep = keep_mask(t);
+        nm = select(nm, mv, keep);
+        nu = select(nu, uv, keep);
+        nw = select(nw, wv, keep);
+    }
+    m[t] = nm;
+    v[t] = nu;
     w[t] = nw;
 }
 

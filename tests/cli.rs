@@ -630,3 +630,48 @@ fn seeds_that_differ_above_32_bits_give_other_runs() {
     // The same seed, the same bits.
     assert_eq!(z("4294967297", "again").0, z2);
 }
+
+#[test]
+fn adamax_trains_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = crops(d, 8);
+    let (a, b) = (d.join("a"), d.join("b"));
+    let (ok, text) = tiny_run(&data, &a, "3", &["--adamax", "--lr", "3e-4"]);
+    assert!(ok, "{text}");
+    let (ok, text) = tiny_run(&data, &b, "2", &["--adamax", "--lr", "3e-4"]);
+    assert!(ok, "{text}");
+    // The optimizer stays the run's: resuming without --adamax is refused.
+    let (ok, text) = abprop(&[
+        "train",
+        data.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--resume",
+        "--iterations",
+        "3",
+    ]);
+    assert!(
+        !ok && text.contains("keeps the run's batch size and optimizer"),
+        "{text}"
+    );
+    let (ok, text) = abprop(&[
+        "train",
+        data.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--resume",
+        "--iterations",
+        "3",
+        "--adamax",
+    ]);
+    assert!(ok, "{text}");
+    let load = |p: &Path| abprop::io::checkpoint::Checkpoint::load(&p.join("checkpoint.safetensors")).unwrap();
+    let (ca, cb) = (load(&a), load(&b));
+    assert!(ca.tensors.contains_key("optim.0.weight.v"), "Adamax keeps its u as v");
+    assert!(ca.meta("hyper").unwrap().contains("adamax"));
+    assert_eq!(
+        ca.tensors, cb.tensors,
+        "a resumed Adamax run differs from an uninterrupted one"
+    );
+}

@@ -72,6 +72,55 @@ fn sgd_and_adam_match_cpu_for_every_clip_mode() {
 }
 
 #[test]
+fn adamax_matches_cpu_and_decreases_a_quadratic() {
+    let opt = Optimizer::Adamax {
+        lr: 0.05,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+    };
+    for clip in [Clip::None, Clip::Value(30.0), Clip::MaxAbs(30.0)] {
+        for (scale, n) in [(1.0f32, 1usize), (-0.5, 7), (-2.0, 20_001)] {
+            for g in gpus_each_layout() {
+                check(g, opt, clip, scale, n, 4);
+            }
+        }
+    }
+    // On loss(w) = 1/2 sum a_i (w_i - c_i)^2 from w = 0, 200 steps bring the loss down by
+    // more than 100x (the gradient uploaded each step).
+    let g = gpu();
+    let n = 50;
+    let mut r = rng(9);
+    let a = uniform(&mut r, n, 0.5, 5.0);
+    let c = uniform(&mut r, n, -2.0, 2.0);
+    let loss = |w: &[f32]| -> f64 {
+        (0..n)
+            .map(|i| 0.5 * (a[i] * (w[i] - c[i]) * (w[i] - c[i])) as f64)
+            .sum()
+    };
+    let opt = Optimizer::Adamax {
+        lr: 0.05,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+    };
+    let (tw, tg) = (g.zeros("w", &[n]).unwrap(), g.zeros("g", &[n]).unwrap());
+    let st = OptimState::new(g, &opt, n).unwrap();
+    let op = optim::step(g, &opt, Clip::None, 1.0, &tw, &tg, &st).unwrap();
+    let l0 = loss(&vec![0.0; n]);
+    for _ in 0..200 {
+        let w: Vec<f32> = g.read(&tw).unwrap();
+        let grad: Vec<f32> = (0..n).map(|i| a[i] * (w[i] - c[i])).collect();
+        g.write(&tg, &grad).unwrap();
+        g.run(&op.seq()).unwrap();
+    }
+    let l1 = loss(&g.read::<f32>(&tw).unwrap());
+    assert!(l1 < l0 / 100.0, "Adamax took the loss from {l0} to {l1}");
+}
+
+#[test]
 fn clipping_modes_behave() {
     // One SGD step, lr 1, no momentum or decay: w1 = w0 - clipped(scale * g).
     let g = gpu();

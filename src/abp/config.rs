@@ -205,8 +205,12 @@ pub struct Overrides {
     #[arg(long)]
     pub momentum: Option<f32>,
     /// Use Adam (beta1 0.5, beta2 0.999) instead of SGD with momentum.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "adamax")]
     pub adam: bool,
+    /// Use Adamax (beta1 0.9, beta2 0.999, eps 1e-8; the HiABP paper's optimizer, its learning
+    /// rate 3e-4) instead of SGD with momentum.
+    #[arg(long)]
+    pub adamax: bool,
     /// Gradient descent instead of Langevin dynamics (the paper's Algorithm 1).
     #[arg(long = "no-noise")]
     pub no_noise: bool,
@@ -240,13 +244,20 @@ impl Overrides {
         if let Some(c) = self.clip {
             h.clip = if c > 0.0 { Clip::Value(c) } else { Clip::None };
         }
-        let lr = self.lr.unwrap_or(match h.optimizer {
-            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
-        });
+        let lr = self.lr.unwrap_or(h.optimizer.lr());
         if self.adam && !matches!(h.optimizer, Optimizer::Adam { .. }) {
             h.optimizer = Optimizer::Adam {
                 lr,
                 beta1: 0.5,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            };
+        }
+        if self.adamax && !matches!(h.optimizer, Optimizer::Adamax { .. }) {
+            h.optimizer = Optimizer::Adamax {
+                lr,
+                beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
                 weight_decay: 0.0,
@@ -257,7 +268,16 @@ impl Overrides {
                 *l = lr;
                 *momentum = self.momentum.unwrap_or(*momentum);
             }
-            Optimizer::Adam { lr: l, .. } => *l = lr,
+            Optimizer::Adam { lr: l, .. } | Optimizer::Adamax { lr: l, .. } => *l = lr,
+        }
+    }
+
+    /// The optimizer these flags ask for by name (None: keep the preset's or the run's).
+    pub fn optimizer_kind(&self) -> Option<&'static str> {
+        match (self.adam, self.adamax) {
+            (true, _) => Some("adam"),
+            (_, true) => Some("adamax"),
+            _ => None,
         }
     }
 }

@@ -114,9 +114,12 @@ impl Plan {
                     );
                 }
             }
-            if o.batch.is_some_and(|b| b != r.hyper.batch)
-                || o.adam != matches!(r.hyper.optimizer, Optimizer::Adam { .. })
-            {
+            let kind = match r.hyper.optimizer {
+                Optimizer::Sgd { .. } => None,
+                Optimizer::Adam { .. } => Some("adam"),
+                Optimizer::Adamax { .. } => Some("adamax"),
+            };
+            if o.batch.is_some_and(|b| b != r.hyper.batch) || o.optimizer_kind() != kind {
                 bail!("--resume keeps the run's batch size and optimizer");
             }
             Plan {

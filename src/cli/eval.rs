@@ -6,7 +6,6 @@ use crate::data::masks::{Occlusion, PAPER_SETTINGS};
 use crate::eval::source::{self, Sources, Split, SplitOptions};
 use crate::eval::{self, occlusion, reconstruction, report, sensing, Net, Setup};
 use crate::gpu::Gpu;
-use crate::ops::optim::Optimizer;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -291,9 +290,7 @@ fn reconstruction_data(
 
 fn header(title: &str, about: &str, s: &Setup, gpu: &Gpu, extra: &str) -> String {
     let h = &s.hyper;
-    let lr = match h.optimizer {
-        Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
-    };
+    let lr = h.optimizer.lr();
     format!(
         "# {title}\n\nData: {about}, resized to {size}x{size}.\n\nNetwork: {net}; {it} iterations, batch {b}, L = {l}, D = {dl}, s = {sg}, learning rate {lr}; test images: Z inferred from N(0, I) by {is} Langevin steps of {id}.{extra}\n\nAdapter: {dev}.\n\nErrors: mean absolute per-pixel difference relative to the range of the pixel values.\n\n",
         size = s.size,

@@ -1,5 +1,5 @@
-//! Optimizers, in place on the GPU (shaders/optim.wgsl): SGD with momentum and Adam, with
-//! gradient scaling, clipping and L2 weight decay inside the step.
+//! Optimizers, in place on the GPU (shaders/optim.wgsl): SGD with momentum, Adam and Adamax,
+//! with gradient scaling, clipping and L2 weight decay inside the step.
 //!
 //! Per element, in order:
 //! 1. `ge = grad_scale * grad` (e.g. `grad_scale = -1 / batch` turns a summed log-likelihood
@@ -11,6 +11,8 @@
 //!    `vel = momentum * vel - lr * ge; w += vel` is the same for a constant lr).
 //!    Adam: `m = b1 m + (1 - b1) ge; v = b2 v + (1 - b2) ge^2;
 //!    w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`, t counting from 1.
+//!    Adamax (Kingma and Ba's infinity-norm Adam, as PyTorch's): `m = b1 m + (1 - b1) ge;
+//!    u = max(b2 u, |ge| + eps); w -= lr / (1 - b1^t) * m / u` (u kept in the state's `v`).
 //!
 //! The step count and Adam's powers `b1^t`, `b2^t` live on the GPU in [`OptimState::step`]
 //! and are advanced by a dispatch at the end of each step's op, so a training loop records the
@@ -36,6 +38,14 @@ pub enum Optimizer {
         eps: f32,
         weight_decay: f32,
     },
+    /// Adam with the infinity norm (the HiABP paper's optimizer, learning rate 3e-4 there).
+    Adamax {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
 }
 
 impl Optimizer {
@@ -54,7 +64,25 @@ impl Optimizer {
                 eps,
                 weight_decay,
             } => (lr, beta1, beta2, eps, weight_decay, (beta1, beta2)),
+            // u needs no bias correction: only b1^t advances.
+            Optimizer::Adamax {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => (lr, beta1, beta2, eps, weight_decay, (beta1, 1.0)),
         }
+    }
+
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        self.scalars().0
+    }
+
+    /// Whether the state has a second tensor (Adam's v, Adamax's u).
+    fn second_moment(&self) -> bool {
+        !matches!(self, Optimizer::Sgd { .. })
     }
 }
 
@@ -98,9 +126,10 @@ impl OptimState {
             },
             &[n],
         )?;
-        let v = match opt {
-            Optimizer::Adam { .. } => Some(gpu.zeros("optim v", &[n])?),
-            Optimizer::Sgd { .. } => None,
+        let v = if opt.second_moment() {
+            Some(gpu.zeros("optim v", &[n])?)
+        } else {
+            None
         };
         let one = 1f32.to_bits();
         let step = gpu.upload::<u32>("optim step", &[3], &[0, one, one])?;
@@ -137,9 +166,8 @@ pub fn step(
         param.shape,
         grad.shape
     );
-    let adam = matches!(opt, Optimizer::Adam { .. });
     ensure!(
-        adam == state.v.is_some(),
+        opt.second_moment() == state.v.is_some(),
         "optim::step: the state was made for another optimizer"
     );
     let (lr, b1, b2, eps, wd, (a1, a2)) = opt.scalars();
@@ -175,7 +203,11 @@ pub fn step(
     let gm = gmax.as_ref().map(|t| &t.buffer).unwrap_or(&grad.buffer);
     let d = gpu.elementwise(
         "optim",
-        if adam { "adam" } else { "sgd" },
+        match opt {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adam { .. } => "adam",
+            Optimizer::Adamax { .. } => "adamax",
+        },
         &[("CLIP", clip_kind)],
         &params,
         &[
@@ -189,7 +221,7 @@ pub fn step(
         n4,
     )?;
     let nf = n as f64;
-    let d = if adam {
+    let d = if opt.second_moment() {
         d.with_cost(nf * 16.0, nf * 28.0)
     } else {
         d.with_cost(nf * 6.0, nf * 20.0)
@@ -229,11 +261,7 @@ pub mod cpu {
         pub fn new(opt: &Optimizer, n: usize) -> State {
             State {
                 m: vec![0.0; n],
-                v: if matches!(opt, Optimizer::Adam { .. }) {
-                    vec![0.0; n]
-                } else {
-                    Vec::new()
-                },
+                v: if opt.second_moment() { vec![0.0; n] } else { Vec::new() },
                 step: 0,
                 pow1: 1.0,
                 pow2: 1.0,
@@ -245,7 +273,6 @@ pub mod cpu {
     pub fn step(opt: &Optimizer, clip: Clip, grad_scale: f32, param: &mut [f32], grad: &[f32], st: &mut State) {
         let (lr, b1, b2, eps, wd, (a1, a2)) = opt.scalars();
         let gmax = crate::ops::reduce::cpu::max_abs(grad) * grad_scale.abs();
-        let adam = matches!(opt, Optimizer::Adam { .. });
         let bc1 = 1.0 - st.pow1 * b1;
         let bc2 = 1.0 - st.pow2 * b2;
         for i in 0..param.len() {
@@ -260,13 +287,21 @@ pub mod cpu {
                 }
             }
             ge += wd * param[i];
-            if adam {
-                st.m[i] = b1 * st.m[i] + (1.0 - b1) * ge;
-                st.v[i] = b2 * st.v[i] + (1.0 - b2) * (ge * ge);
-                param[i] -= lr * (st.m[i] / bc1) / ((st.v[i] / bc2).sqrt() + eps);
-            } else {
-                st.m[i] = b1 * st.m[i] + ge;
-                param[i] -= lr * st.m[i];
+            match opt {
+                Optimizer::Adam { .. } => {
+                    st.m[i] = b1 * st.m[i] + (1.0 - b1) * ge;
+                    st.v[i] = b2 * st.v[i] + (1.0 - b2) * (ge * ge);
+                    param[i] -= lr * (st.m[i] / bc1) / ((st.v[i] / bc2).sqrt() + eps);
+                }
+                Optimizer::Adamax { .. } => {
+                    st.m[i] = b1 * st.m[i] + (1.0 - b1) * ge;
+                    st.v[i] = (b2 * st.v[i]).max(ge.abs() + eps);
+                    param[i] -= (lr / bc1) * st.m[i] / st.v[i];
+                }
+                Optimizer::Sgd { .. } => {
+                    st.m[i] = b1 * st.m[i] + ge;
+                    param[i] -= lr * st.m[i];
+                }
             }
         }
         st.step += 1;
