@@ -343,6 +343,15 @@ const GRID: usize = 64;
 pub fn run_job(gpu: &Gpu, renderer: &Renderer, job: &Job) -> Result<JobStats> {
     let t0 = std::time::Instant::now();
     std::fs::create_dir_all(&job.out).with_context(|| format!("cannot create {}", job.out.display()))?;
+    if job.resume {
+        // A killed run may have left the temporary files of its atomic writes.
+        for e in std::fs::read_dir(&job.out)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let chunk = renderer.chunk();
     let range = job.shard.range(job.total, chunk);
     let layout = &job.layout;
