@@ -18,7 +18,7 @@ impl Population {
     /// batches of `batch` (the last one may be smaller).
     pub fn measure(gpu: &Gpu, spec: &Spec, params: &HostParams, z: &[f32], batch: usize) -> Result<Population> {
         let d = spec.latent_dim();
-        if z.is_empty() || z.len() % d != 0 {
+        if z.is_empty() || !z.len().is_multiple_of(d) {
             bail!(
                 "population statistics need the Z of at least one example ({} values of {d})",
                 z.len()
