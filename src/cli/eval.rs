@@ -306,6 +306,14 @@ fn header(title: &str, about: &str, s: &Setup, gpu: &Gpu, extra: &str) -> String
     )
 }
 
+/// Writes results.md and results.json in `out`, prints the table, and says where they are.
+fn finish(out: &Path, md: &str, json: &serde_json::Value, table: &str) -> Result<()> {
+    report::write(out, md, json)?;
+    print!("{table}");
+    eprintln!("abprop eval: wrote {}", out.join("results.md").display());
+    Ok(())
+}
+
 fn out_dir(c: &Common, name: &str) -> PathBuf {
     c.out
         .clone()
@@ -350,9 +358,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 "default_settings": PAPER_SETTINGS,
                 "rows": rows,
             });
-            report::write(&out, &md, &json)?;
-            print!("{}", occlusion::table(&rows));
-            eprintln!("abprop eval: wrote {}", out.join("results.md").display());
+            finish(&out, &md, &json, &occlusion::table(&rows))?;
         }
         Experiment::Sensing { common, k, dims } => {
             let s = setup(&common, None)?;
@@ -386,9 +392,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 "rows": rows,
                 "pseudo_inverse": base,
             });
-            report::write(&out, &md, &json)?;
-            print!("{}", sensing::table(&rows, &base));
-            eprintln!("abprop eval: wrote {}", out.join("results.md").display());
+            finish(&out, &md, &json, &sensing::table(&rows, &base))?;
         }
         Experiment::Reconstruction {
             common,
@@ -434,9 +438,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 "negative_data": negative_data,
                 "rows": rows,
             });
-            report::write(&out, &md, &json)?;
-            print!("{}", reconstruction::table(&rows));
-            eprintln!("abprop eval: wrote {}", out.join("results.md").display());
+            finish(&out, &md, &json, &reconstruction::table(&rows))?;
         }
     }
     Ok(())

@@ -167,6 +167,25 @@ fn launch(
     )
 }
 
+/// The three passes of a channel split into chunks: per-chunk partial sums (the layout's
+/// shader), their merge per channel (batch_norm.wgsl), the elementwise pass (the layout's
+/// shader), with their (flop, byte) costs.
+fn chunked(
+    gpu: &Gpu,
+    (pl, prm, bufs, c): (&Plan, &Params, &[&wgpu::Buffer; 10], usize),
+    entries: [&str; 3],
+    costs: [(f64, f64); 3],
+) -> Result<Vec<Dispatch>> {
+    let groups = [pl.groups as u32, (c as u32).div_ceil(WORKGROUP), pl.groups as u32];
+    let shaders = [pl.shader, "batch_norm", pl.shader];
+    let mut ds = Vec::new();
+    for k in 0..3 {
+        let d = launch(gpu, shaders[k], entries[k], pl, prm, bufs, groups[k])?;
+        ds.push(d.with_cost(costs[k].0, costs[k].1));
+    }
+    Ok(ds)
+}
+
 /// y = gamma * (x - mean) / sqrt(var + eps) + beta per channel, with the mean and biased
 /// variance of the current batch; writes `stats` [2, channels] = (mean, 1/sqrt(var + eps)) for
 /// the backward pass. x, y: \[batch, channels, spatial\]; gamma, beta: \[channels\].
@@ -212,21 +231,18 @@ pub fn forward(
         None,
         None,
     );
-    let d1 = launch(gpu, pl.shader, "stats_partial", &pl, &prm, &bufs, pl.groups as u32)?
-        .with_cost(6.0 * nf, 4.0 * nf + 12.0 * (c * pl.chunks) as f64);
-    let d2 = launch(
+    let cc = (c * pl.chunks) as f64;
+    let ds = chunked(
         gpu,
-        "batch_norm",
-        "stats_finish",
-        &pl,
-        &prm,
-        &bufs,
-        (c as u32).div_ceil(WORKGROUP),
-    )?
-    .with_cost(10.0 * (c * pl.chunks) as f64, 12.0 * (c * pl.chunks) as f64 + 8.0 * cf);
-    let d3 = launch(gpu, pl.shader, "normalize", &pl, &prm, &bufs, pl.groups as u32)?
-        .with_cost(3.0 * nf, 8.0 * nf + 16.0 * cf);
-    Ok(Op::new(vec![d1, d2, d3]).with_scratch(part))
+        (&pl, &prm, &bufs, c),
+        ["stats_partial", "stats_finish", "normalize"],
+        [
+            (6.0 * nf, 4.0 * nf + 12.0 * cc),
+            (10.0 * cc, 12.0 * cc + 8.0 * cf),
+            (3.0 * nf, 8.0 * nf + 16.0 * cf),
+        ],
+    )?;
+    Ok(Op::new(ds).with_scratch(part))
 }
 
 /// The backward pass of `forward` (same `stats`), through the batch mean and variance:
@@ -288,21 +304,18 @@ pub fn backward(
         Some(dgamma),
         Some(dbeta),
     );
-    let d1 = launch(gpu, pl.shader, "grad_partial", &pl, &prm, &bufs, pl.groups as u32)?
-        .with_cost(4.0 * nf, 8.0 * nf + 8.0 * (c * pl.chunks) as f64);
-    let d2 = launch(
+    let cc = (c * pl.chunks) as f64;
+    let ds = chunked(
         gpu,
-        "batch_norm",
-        "grad_finish",
-        &pl,
-        &prm,
-        &bufs,
-        (c as u32).div_ceil(WORKGROUP),
-    )?
-    .with_cost(2.0 * (c * pl.chunks) as f64, 8.0 * (c * pl.chunks) as f64 + 12.0 * cf);
-    let d3 = launch(gpu, pl.shader, "grad_input", &pl, &prm, &bufs, pl.groups as u32)?
-        .with_cost(6.0 * nf, 12.0 * nf + 20.0 * cf);
-    Ok(Op::new(vec![d1, d2, d3]).with_scratch(part))
+        (&pl, &prm, &bufs, c),
+        ["grad_partial", "grad_finish", "grad_input"],
+        [
+            (4.0 * nf, 8.0 * nf + 8.0 * cc),
+            (2.0 * cc, 8.0 * cc + 12.0 * cf),
+            (6.0 * nf, 12.0 * nf + 20.0 * cf),
+        ],
+    )?;
+    Ok(Op::new(ds).with_scratch(part))
 }
 
 mod columns;
