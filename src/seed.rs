@@ -51,6 +51,14 @@ pub enum Stream {
     Dynamics,
     /// The same for the linear dynamic system baseline (CPU).
     LdsDynamics,
+    /// The momenta of Hamiltonian Monte Carlo's leapfrog trajectories (GPU).
+    Momentum,
+    /// The uniforms of Hamiltonian Monte Carlo's per-example accept/reject (GPU).
+    Accept,
+    /// The noise eps of the encoder's proposals z_0 = mu + sigma eps (IABP/HiABP; GPU).
+    Propose,
+    /// The encoder's initial weights (CPU).
+    EncoderWeights,
 }
 
 impl Stream {
@@ -69,6 +77,10 @@ impl Stream {
             Stream::BenchData => 9,
             Stream::Dynamics => 10,
             Stream::LdsDynamics => 11,
+            Stream::Momentum => 12,
+            Stream::Accept => 13,
+            Stream::Propose => 14,
+            Stream::EncoderWeights => 15,
         }
     }
 }
@@ -130,7 +142,7 @@ impl std::str::FromStr for Seed {
 mod tests {
     use super::*;
 
-    const ALL: [Stream; 12] = [
+    const ALL: [Stream; 16] = [
         Stream::Langevin,
         Stream::InitZ,
         Stream::Synthesize,
@@ -143,6 +155,10 @@ mod tests {
         Stream::BenchData,
         Stream::Dynamics,
         Stream::LdsDynamics,
+        Stream::Momentum,
+        Stream::Accept,
+        Stream::Propose,
+        Stream::EncoderWeights,
     ];
 
     #[test]
