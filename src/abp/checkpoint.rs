@@ -51,6 +51,10 @@ pub struct Saved<'a> {
     pub optim: Vec<(String, &'static str, HostTensor)>,
     pub langevin_step: u32,
     pub fresh_step: u32,
+    /// The encoder's parameters, named `encoder.{i}.*` (empty without one).
+    pub encoder: HostParams,
+    /// The encoder's proposal counter (None without one).
+    pub propose_step: Option<u32>,
     pub iteration: usize,
     pub names: &'a [String],
     pub rate: Option<u32>,
@@ -62,8 +66,11 @@ pub struct Saved<'a> {
 impl Saved<'_> {
     pub fn into_checkpoint(self) -> Result<Checkpoint> {
         let mut tensors = BTreeMap::new();
-        for (name, shape, v) in self.params {
+        for (name, shape, v) in self.params.into_iter().chain(self.encoder) {
             tensors.insert(name, HostTensor::F32(shape, v));
+        }
+        if let Some(s) = self.propose_step {
+            tensors.insert("propose_step".into(), HostTensor::U32(vec![1], vec![s]));
         }
         for (i, (mean, var)) in self.population.0 {
             tensors.insert(format!("{i}.running_mean"), HostTensor::F32(vec![mean.len()], mean));
@@ -133,15 +140,15 @@ pub fn save_finite(c: &Checkpoint, path: &Path, iteration: usize) -> Result<()> 
     c.save(path)
 }
 
-/// The parameters of `spec` from a checkpoint, checked against its shapes.
-pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
+/// The parameters of `spec` stored under `prefix` (their names in the network without it).
+fn named_params(c: &Checkpoint, spec: &Spec, prefix: &str) -> Result<HostParams> {
     let want = init_params(spec, crate::seed::Seed(0))?;
     want.into_iter()
         .map(|(name, shape, _)| {
-            let t = c.get(&name)?;
+            let t = c.get(&format!("{prefix}{name}"))?;
             if t.shape() != shape.as_slice() {
                 bail!(
-                    "checkpoint tensor {name} is {:?}, the model needs {:?}",
+                    "checkpoint tensor {prefix}{name} is {:?}, the model needs {:?}",
                     t.shape(),
                     shape
                 );
@@ -149,6 +156,21 @@ pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
             Ok((name, shape, t.f32()?.to_vec()))
         })
         .collect()
+}
+
+/// The encoder's parameters (`encoder.{i}.*`) of `spec` from a checkpoint.
+pub fn encoder_params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
+    let enc = spec.encoder_spec()?.context("the model has no encoder")?;
+    let p = super::encoder::PREFIX;
+    if !c.tensors.keys().any(|k| k.starts_with(p)) {
+        bail!("the checkpoint holds no encoder (it was not trained with --init encoder)");
+    }
+    named_params(c, &enc, p)
+}
+
+/// The parameters of `spec` from a checkpoint, checked against its shapes.
+pub fn params_from(c: &Checkpoint, spec: &Spec) -> Result<HostParams> {
+    named_params(c, spec, "")
 }
 
 /// The population statistics of `spec`'s batch norms stored in a checkpoint (None when it has
@@ -178,7 +200,7 @@ pub fn spec_from(c: &Checkpoint) -> Result<(Spec, Hyper)> {
         bail!("not an abprop checkpoint (metadata format is not {FORMAT})");
     }
     let spec: Spec = serde_json::from_str(c.meta("spec")?).context("checkpoint spec")?;
-    spec.shapes()?;
+    spec.validate()?;
     let hyper: Hyper = serde_json::from_str(c.meta("hyper")?).context("checkpoint hyperparameters")?;
     Ok((spec, hyper))
 }
@@ -233,6 +255,9 @@ pub struct Model {
     pub sequence: Option<Clip>,
     /// The fitted latent dynamics and the LDS baseline, after `abprop dynamics fit`.
     pub dynamics: Option<Dynamics>,
+    /// The encoder's parameters (named as in its own network) of a model trained with
+    /// `--init encoder`.
+    pub encoder: Option<HostParams>,
 }
 
 impl Model {
@@ -252,6 +277,10 @@ impl Model {
             .unwrap_or_default();
         let rate = c.meta("rate").ok().and_then(|r| r.parse().ok());
         let dynamics = dynamics_from(&c).with_context(|| format!("{}", path.display()))?;
+        let encoder = match spec.encoder.is_some() && c.tensors.keys().any(|k| k.starts_with(super::encoder::PREFIX)) {
+            true => Some(encoder_params_from(&c, &spec).with_context(|| format!("{}", path.display()))?),
+            false => None,
+        };
         Ok(Model {
             spec,
             hyper,
@@ -262,6 +291,7 @@ impl Model {
             names,
             sequence: sequence_from(&c)?,
             dynamics,
+            encoder,
         })
     }
 

@@ -45,6 +45,11 @@ impl Learning {
         }
         seq.extend(residual.seq());
         seq.extend(gen.to_weights_seq());
+        self.apply_seq(seq);
+    }
+
+    /// Appends the optimizer's step on every parameter (after their gradients are in place).
+    pub fn apply_seq<'a>(&'a self, seq: &mut Vec<&'a Dispatch>) {
         for s in &self.steps {
             seq.extend(s.seq());
         }

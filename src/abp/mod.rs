@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod dynamics;
+pub mod encoder;
 pub mod infer;
 pub mod learn;
 pub mod observe;

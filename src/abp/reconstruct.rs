@@ -1,14 +1,16 @@
 //! Reconstruction of data the model never saw (the paper's Experiment 7): Z inferred from
-//! N(0, I) by Langevin dynamics with W fixed, then f(Z; W) and the per-example error.
+//! N(0, I) by Langevin dynamics with W fixed, then f(Z; W) and the per-example error. A model
+//! with an encoder can start each chain at the encoder's mean mu(Y) instead: `[E]` with no
+//! Langevin steps, `[E+L]` with T of them (the HiABP paper's evaluations).
 
 use super::infer::{Inference, Langevin};
 use super::observe::{Observation, ObservedShared};
 use crate::data::Dataset;
 use crate::gpu::{Dispatch, Gpu};
 use crate::model::{Generator, HostParams, Norm, Spec};
-use crate::ops::philox;
+use crate::ops::{philox, proposal};
 use crate::seed::{Seed, Stream};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ReconstructOptions<'a> {
@@ -21,6 +23,9 @@ pub struct ReconstructOptions<'a> {
     /// The batch norms: the model's population statistics (eval mode: each example's Z is
     /// inferred as if alone) or the statistics of each batch of examples.
     pub norm: Norm<'a>,
+    /// Start each chain at the encoder's mean mu(Y), the encoder's parameters given (as its
+    /// own network names them, see `checkpoint::encoder_params_from`), instead of N(0, I).
+    pub encoder: Option<&'a HostParams>,
 }
 
 impl Default for ReconstructOptions<'_> {
@@ -33,6 +38,7 @@ impl Default for ReconstructOptions<'_> {
             seed: Seed(1),
             batch: 100,
             norm: Norm::Batch,
+            encoder: None,
         }
     }
 }
@@ -84,6 +90,11 @@ pub fn reconstruct(
     };
     let mut start = 0;
     let mut gen: Option<(Generator, ObservedShared)> = None;
+    let mut enc: Option<(Generator, crate::gpu::Op)> = None;
+    let enc_spec = match o.encoder {
+        Some(_) => Some(spec.encoder_spec()?.context("the model has no encoder to start the chains")?),
+        None => None,
+    };
     while start < n {
         let b = (n - start).min(o.batch);
         if gen.as_ref().is_none_or(|g| g.0.batch != b) {
@@ -92,6 +103,14 @@ pub fn reconstruct(
             gen = Some((g, shared));
         }
         let (g, shared) = gen.as_ref().unwrap();
+        if let (Some(es), Some(ep)) = (&enc_spec, o.encoder) {
+            if enc.as_ref().is_none_or(|e| e.0.batch != b) {
+                let net = Generator::new(gpu, es, b, ep)?;
+                let step = gpu.upload::<u32>("step", &[1], &[0])?;
+                let mean = proposal::propose(gpu, net.output(), g.latent(), d, &step, false, [0, 0], 0)?;
+                enc = Some((net, mean));
+            }
+        }
         let shape = [b, data.shape[0], data.shape[1], data.shape[2]];
         let y = gpu.upload("y", &shape, &data.values[start * per..(start + b) * per])?;
         let mask = masks
@@ -114,7 +133,15 @@ pub fn reconstruct(
             &step,
             (start * d) as u32,
         )?;
-        let mut seq: Vec<&Dispatch> = init.seq();
+        let mut seq: Vec<&Dispatch> = match &enc {
+            Some((net, mean)) => {
+                gpu.write(net.latent(), &data.values[start * per..(start + b) * per])?;
+                let mut v = net.forward_seq();
+                v.extend(mean.seq());
+                v
+            }
+            None => init.seq(),
+        };
         inf.steps(g, o.steps, &mut seq);
         seq.extend(g.forward_seq());
         seq.extend(inf.residual().seq());

@@ -226,8 +226,9 @@ impl Trainer<'_> {
 /// and a waveform plot for sound, tagged `tag`.
 pub fn snapshot(t: &Trainer, dir: &Path, tag: &str) -> Result<()> {
     let [c, h, w] = t.spec.output()?;
-    let rec = t.reconstructions(0)?;
-    let smp = t.samples()?;
+    let range = t.spec.range();
+    let rec = range.media(&t.reconstructions(0)?).into_owned();
+    let smp = range.media(&t.samples()?).into_owned();
     let k = t.gen.batch.min(64);
     std::fs::create_dir_all(dir)?;
     let file = |what: &str, ext: &str| dir.join(format!("{what}-{tag}.{ext}"));

@@ -195,6 +195,7 @@ pub fn write_outputs(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let [c, h, w] = spec.output()?;
     let per = c * h * w;
+    let x = &spec.range().media(x)[..];
     if let Some(rate) = rate {
         for k in 0..count {
             media::write_wav(&dir.join(format!("{k:04}.wav")), &x[k * per..(k + 1) * per], rate)?;
@@ -416,6 +417,11 @@ pub fn run_job(gpu: &Gpu, renderer: &Renderer, job: &Job) -> Result<JobStats> {
     if job.grid && !grid.is_empty() && layout.rate.is_none() {
         let [c, h, w] = layout.shape;
         let n = grid.len() / per;
+        let grid: Vec<f32> = if layout.unit_range {
+            grid.iter().map(|v| 2.0 * v - 1.0).collect()
+        } else {
+            grid
+        };
         media::write_grid(
             &job.out.join("grid.png"),
             &grid,

@@ -5,6 +5,7 @@
 
 use super::checkpoint::{self, params_from, Saved};
 use super::config::{Chains, Hyper};
+use super::encoder::{self, Encoder};
 use super::infer::{Inference, Langevin};
 use super::learn::Learning;
 use super::observe::{Observation, ObservedShared};
@@ -32,7 +33,7 @@ pub struct Trainer<'g> {
     pub metadata: std::collections::BTreeMap<String, String>,
     pub names: Vec<String>,
     z: Vec<Tensor>,
-    _y: Vec<Tensor>,
+    y: Vec<Tensor>,
     _masks: Vec<Tensor>,
     _shared: ObservedShared,
     /// Values observed in all (for the mean error).
@@ -46,6 +47,8 @@ pub struct Trainer<'g> {
     fresh: Vec<Op>,
     fresh_advance: Option<Op>,
     pub learning: Learning,
+    /// The encoder that proposes each chain's start (`Chains::Encoder`: IABP/HiABP).
+    pub encoder: Option<Encoder>,
     pub iteration: usize,
     /// Mean squared reconstruction error per value of the last iteration.
     pub last_error: Option<f64>,
@@ -208,6 +211,28 @@ impl<'g> Trainer<'g> {
             Some(crate::ops::langevin::advance(gpu, &fresh_step)?)
         };
         let learning = Learning::new(gpu, &gen, &hyper.optimizer, hyper.clip)?;
+        let encoder = if hyper.chains == Chains::Encoder {
+            if !matches!(observation, Observation::Full) {
+                bail!("--init encoder learns from fully observed data (the encoder reads each whole example)");
+            }
+            let params = match resume {
+                Some(c) => checkpoint::encoder_params_from(c, spec)?,
+                None => Encoder::init(spec, hyper.seed)?,
+            };
+            Some(Encoder::new(
+                gpu,
+                spec,
+                &gen,
+                &params,
+                &hyper.optimizer,
+                hyper.clip,
+                batches,
+                hyper.seed.key(Stream::Propose),
+                counter("propose_step")?,
+            )?)
+        } else {
+            None
+        };
         let mut t = Trainer {
             gpu,
             spec: spec.clone(),
@@ -219,7 +244,7 @@ impl<'g> Trainer<'g> {
             metadata: Default::default(),
             names: data.names[..n].to_vec(),
             z,
-            _y: y,
+            y,
             _masks: mk,
             _shared: shared,
             observed_count,
@@ -231,6 +256,7 @@ impl<'g> Trainer<'g> {
             fresh_advance,
             fresh,
             learning,
+            encoder,
             iteration: 0,
             last_error: None,
         };
@@ -254,6 +280,20 @@ impl<'g> Trainer<'g> {
                 optim.push((p.name.clone(), slot, v));
             }
         }
+        let mut encoder_params = Vec::new();
+        if let Some(e) = &self.encoder {
+            for (p, st) in e.net.params.iter().zip(&e.learning.states) {
+                for (slot, t) in st.tensors() {
+                    let v = if slot == "step" {
+                        HostTensor::U32(t.shape.clone(), gpu.read(t)?)
+                    } else {
+                        HostTensor::F32(t.shape.clone(), gpu.read(t)?)
+                    };
+                    optim.push((format!("{}{}", encoder::PREFIX, p.name), slot, v));
+                }
+            }
+            encoder_params = e.read_params(gpu)?;
+        }
         let (params, z) = (self.gen.read_params(gpu)?, self.latents()?);
         Saved {
             spec: &self.spec,
@@ -264,6 +304,11 @@ impl<'g> Trainer<'g> {
             optim,
             langevin_step: gpu.read::<u32>(&self.step)?[0],
             fresh_step: gpu.read::<u32>(&self.fresh_step)?[0],
+            encoder: encoder_params,
+            propose_step: match &self.encoder {
+                Some(e) => Some(gpu.read::<u32>(&e.step)?[0]),
+                None => None,
+            },
             iteration: self.iteration,
             names: &self.names,
             rate: self.rate,
@@ -283,9 +328,18 @@ impl<'g> Trainer<'g> {
     /// counters are uploaded by `new`).
     fn restore(&mut self, c: &Checkpoint) -> Result<()> {
         self.iteration = checkpoint::iteration(c)?;
+        let mut states: Vec<(String, &crate::ops::optim::OptimState)> = Vec::new();
         for (p, st) in self.gen.params.iter().zip(&self.learning.states) {
+            states.push((p.name.clone(), st));
+        }
+        if let Some(e) = &self.encoder {
+            for (p, st) in e.net.params.iter().zip(&e.learning.states) {
+                states.push((format!("{}{}", encoder::PREFIX, p.name), st));
+            }
+        }
+        for (name, st) in states {
             for (slot, t) in st.tensors() {
-                match c.get(&checkpoint::optim_key(&p.name, slot))? {
+                match c.get(&checkpoint::optim_key(&name, slot))? {
                     HostTensor::F32(_, v) => self.gpu.write(t, v)?,
                     HostTensor::U32(_, v) => self.gpu.write(t, v)?,
                 }
@@ -305,9 +359,15 @@ impl<'g> Trainer<'g> {
             if self.hyper.chains == Chains::Persistent {
                 gpu.copy(&mut enc, zb, self.gen.latent());
             }
+            if let Some(e) = &self.encoder {
+                gpu.copy(&mut enc, &self.y[b], e.net.latent());
+            }
             let mut seq = self.infer_seq(b);
             self.learning
                 .step(&self.gen, inf.residual(), self.hyper.langevin_steps > 0, &mut seq);
+            if let Some(e) = &self.encoder {
+                e.learn_seq(&mut seq);
+            }
             gpu.record(&mut enc, &seq);
             gpu.copy(&mut enc, self.gen.latent(), zb);
             enc.copy_buffer_to_buffer(
@@ -320,6 +380,11 @@ impl<'g> Trainer<'g> {
         }
         if let Some(adv) = &self.fresh_advance {
             gpu.record(&mut enc, &adv.seq());
+        }
+        if let Some(e) = &self.encoder {
+            let mut seq = Vec::new();
+            e.advance_seq(&mut seq);
+            gpu.record(&mut enc, &seq);
         }
         let named =
             |e: anyhow::Error| e.context(format!("in a training iteration, whose kernels are {}", self.kernels()));
@@ -354,11 +419,15 @@ impl<'g> Trainer<'g> {
         Ok(())
     }
 
-    /// The dispatches of batch `b`'s inference (its L Langevin steps), for timing.
+    /// The dispatches of batch `b`'s inference (the chains' start: a fresh draw or the
+    /// encoder's proposal, whose input the caller copies; then its L Langevin steps), for timing.
     pub fn infer_seq(&self, b: usize) -> Vec<&Dispatch> {
         let mut seq = Vec::new();
         if let Some(f) = self.fresh.get(b) {
             seq.extend(f.seq());
+        }
+        if let Some(e) = &self.encoder {
+            e.propose_seq(b, &mut seq);
         }
         self.infers[b].steps(&self.gen, self.hyper.langevin_steps, &mut seq);
         seq

@@ -12,6 +12,12 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Start {
+    Prior,
+    Encoder,
+}
+
 #[derive(Args)]
 pub struct ReconArgs {
     #[arg(long)]
@@ -38,6 +44,10 @@ pub struct ReconArgs {
     pub resample: bool,
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Where each chain starts: Z ~ N(0, I), or the encoder's mean mu(Y) of a model trained
+    /// with `--init encoder` (`--steps 0`: the encoder alone, [E]; else [E+L]).
+    #[arg(long, value_enum, default_value_t = Start::Prior)]
+    pub init: Start,
     /// Random seed of the initial Z and the Langevin noise (all 64 bits are used).
     #[arg(long, default_value_t = Seed(1))]
     pub seed: Seed,
@@ -45,7 +55,13 @@ pub struct ReconArgs {
 
 pub fn run(a: ReconArgs) -> Result<()> {
     let mut m = Model::load(&a.model)?;
-    let data = data::load(
+    if a.init == Start::Encoder && m.encoder.is_none() {
+        anyhow::bail!(
+            "{} has no encoder: --init encoder needs a model trained with --init encoder",
+            a.model.display()
+        );
+    }
+    let mut data = data::load(
         &a.data,
         &LoadOptions {
             shape: m.spec.output()?,
@@ -55,6 +71,8 @@ pub fn run(a: ReconArgs) -> Result<()> {
             limit: a.limit,
         },
     )?;
+    let range = m.spec.range();
+    range.data(&mut data.values);
     let gpu = Gpu::new()?;
     m.norm(&gpu, a.bn)?;
     let (spec, params, rate, sigma) = (&m.spec, &m.params, m.rate, m.hyper.sigma);
@@ -65,6 +83,10 @@ pub fn run(a: ReconArgs) -> Result<()> {
         noise: !a.no_noise,
         seed: a.seed,
         batch: 100,
+        encoder: match a.init {
+            Start::Encoder => m.encoder.as_ref(),
+            Start::Prior => None,
+        },
         norm: m.measured_norm(a.bn)?,
     };
     let r = reconstruct(&gpu, spec, params, &data, &Observation::Full, &o)?;
@@ -73,12 +95,14 @@ pub fn run(a: ReconArgs) -> Result<()> {
     synthesis::write_outputs(&a.out, spec, rate, &r.outputs, &r.z, n, cols, false)?;
     let [c, h, w] = data.shape;
     if rate.is_none() {
-        crate::io::media::write_grid(&a.out.join("original.png"), &data.values, n.min(64), c, h, w, cols)?;
+        let originals = range.media(&data.values);
+        crate::io::media::write_grid(&a.out.join("original.png"), &originals, n.min(64), c, h, w, cols)?;
     }
     r.write_errors(&a.out.join("errors.json"), &data.names, &o)?;
     println!(
-        "reconstructed {n} examples: mean squared error {:.5} (values in [-1, 1])",
-        r.mean_mse()
+        "reconstructed {n} examples: mean squared error {:.5} (values in {})",
+        r.mean_mse(),
+        if range == crate::model::Range::Unit { "[0, 1]" } else { "[-1, 1]" }
     );
     Ok(())
 }

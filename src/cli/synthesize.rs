@@ -172,6 +172,7 @@ pub fn run(a: SynthArgs) -> Result<()> {
         let k = devices.len();
         let mut layout = Layout::new(format, [c, h, w], spec.latent, m.rate, a.count);
         layout.one_file = shard == synthesis::Shard::ALL && k == 1 && a.count <= chunk;
+        layout.unit_range = spec.range() == crate::model::Range::Unit;
         // Each device renders its own slice of this shard (the shards' slices of k times as
         // many shards): the union is the shard's samples, bit for bit on one kind of adapter.
         let job = |j: usize| synthesis::Job {

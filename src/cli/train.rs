@@ -98,6 +98,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     } else {
         load(&data_path, a.resample)?
     };
+    let mut data = data;
+    plan.spec.range().data(&mut data.values);
     let occluded = (a.occlude.as_deref())
         .map(|o| crate::data::masks::occlude_training(&data, o, hyper.seed))
         .transpose()?;

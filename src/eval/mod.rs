@@ -116,6 +116,7 @@ impl Setup {
             seed: self.hyper.seed,
             batch: self.hyper.batch,
             norm: crate::model::Norm::Batch,
+            encoder: None,
         }
     }
 

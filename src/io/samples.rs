@@ -77,6 +77,9 @@ pub struct Layout {
     /// The whole run is one chunk: a per-sample format's latents go to `latents.safetensors`
     /// (what `synthesize --latents` reads back), not to a file named by the chunk's range.
     pub one_file: bool,
+    /// The samples are in [0, 1] (a model ending in a sigmoid): the media formats map them to
+    /// [-1, 1] first, as they take it; the float formats keep the model's values.
+    pub unit_range: bool,
 }
 
 impl Layout {
@@ -89,6 +92,7 @@ impl Layout {
             rate,
             width,
             one_file: false,
+            unit_range: false,
         }
     }
 
@@ -141,6 +145,13 @@ impl Layout {
         };
         let xs = [n, c, h, w];
         let zs = [n, self.latent[0], self.latent[1], self.latent[2]];
+        let media_values: Vec<f32>;
+        let x = if self.unit_range && !self.format.exact() {
+            media_values = x.iter().map(|v| 2.0 * v - 1.0).collect();
+            &media_values[..]
+        } else {
+            x
+        };
         match self.format {
             Format::Png | Format::Png16 => {
                 for (k, path) in files[..n].iter().enumerate() {

@@ -130,8 +130,13 @@ pub(crate) fn param_shapes(k: &Kind) -> Vec<(&'static str, Vec<usize>)> {
 /// Initial parameters as in the authors' release: weights N(0, 0.005^2), biases 0, batch-norm
 /// scale 1 and shift 0.
 pub fn init_params(spec: &Spec, seed: impl Into<Seed>) -> Result<HostParams> {
+    init_params_in(spec, seed.into(), Stream::Weights)
+}
+
+/// [`init_params`] drawn from another stream of the seed (the encoder's weights).
+pub fn init_params_in(spec: &Spec, seed: Seed, stream: Stream) -> Result<HostParams> {
     let shapes = spec.shapes()?;
-    let mut rng = seed.into().rng(Stream::Weights);
+    let mut rng = seed.rng(stream);
     let normal = Normal::new(0.0f32, 0.005).unwrap();
     let mut out = Vec::new();
     for (i, l) in spec.layers.iter().enumerate() {

@@ -7,5 +7,5 @@ pub mod presets;
 pub mod reference;
 pub mod spec;
 
-pub use generator::{init_params, Generator, HostParams, Norm, Param, Population};
-pub use spec::{Layer, Shape, Spec};
+pub use generator::{init_params, init_params_in, Generator, HostParams, Norm, Param, Population};
+pub use spec::{Layer, Range, Shape, Spec};

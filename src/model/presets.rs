@@ -57,6 +57,7 @@ pub fn texture_net(channels: usize) -> Spec {
     Spec {
         latent: [1, 7, 7],
         layers: stack(vec![], conv2d, &[512, 256, 128, 64, channels], Activation::Relu),
+        encoder: None,
     }
 }
 
@@ -65,6 +66,7 @@ pub fn sound_net() -> Spec {
     Spec {
         latent: [1, 1, 6],
         layers: stack(vec![], conv1d, &[256, 128, 64, 1], Activation::Relu),
+        encoder: None,
     }
 }
 
@@ -80,6 +82,7 @@ pub fn object_net(d: usize, channels: usize) -> Spec {
     Spec {
         latent: [d, 1, 1],
         layers: stack(head, conv2d, &[256, 128, 64, channels], a),
+        encoder: None,
     }
 }
 
@@ -89,6 +92,7 @@ pub fn texture_quick_net() -> Spec {
     Spec {
         latent: [1, 4, 4],
         layers: stack(vec![], conv2d, &[64, 32, 16, 1], Activation::Relu),
+        encoder: None,
     }
 }
 
@@ -97,6 +101,7 @@ pub fn sound_quick_net() -> Spec {
     Spec {
         latent: [1, 1, 6],
         layers: stack(vec![], conv1d, &[32, 16, 8, 1], Activation::Relu),
+        encoder: None,
     }
 }
 
@@ -124,6 +129,7 @@ pub fn object_quick_net(d: usize, size: usize) -> Result<Spec> {
     let spec = Spec {
         latent: [d, 1, 1],
         layers: stack(head, conv2d, &channels, a),
+        encoder: None,
     };
     spec.shapes()?;
     Ok(spec)
@@ -139,4 +145,38 @@ pub fn dynamic_net(d: usize) -> Spec {
 /// `size` x `size` colour frames (C = 64 for 32x32: the `dynamic-quick` preset).
 pub fn dynamic_quick_net(d: usize, size: usize) -> Result<Spec> {
     object_quick_net(d, size)?.with_output_channels(3)
+}
+
+/// The IABP generator and encoder on 28x28 gray images in [0, 1] (the HiABP paper's MNIST
+/// blocks, L = 1): z of d factors; generator fc d -> 7x7 x C2, leaky ReLU 0.1, k4 s2
+/// transposed convolutions C1 then 1 channel to 28x28, sigmoid; encoder the mirror image, k4
+/// s2 convolutions C1 then C2 channels, leaky ReLU 0.1, fc to (mu, log sigma^2). `c` = [C1, C2].
+pub fn iabp_mnist_net(d: usize, c: [usize; 2]) -> Spec {
+    let leaky = || Layer::LeakyRelu { slope: 0.1 };
+    let up = |channels| Layer::ConvTranspose2d {
+        channels,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+        output_padding: 0,
+    };
+    Spec {
+        latent: [d, 1, 1],
+        layers: vec![
+            Layer::Dense { out: c[1] * 49 },
+            Layer::Reshape { shape: [c[1], 7, 7] },
+            leaky(),
+            up(c[0]),
+            leaky(),
+            up(1),
+            Layer::Sigmoid,
+        ],
+        encoder: Some(vec![
+            Layer::Dense { out: c[0] * 16 },
+            leaky(),
+            Layer::Dense { out: c[1] * 4 },
+            leaky(),
+            Layer::Dense { out: 2 * d },
+        ]),
+    }
 }

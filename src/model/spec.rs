@@ -7,6 +7,11 @@
 //! ```
 //! `latent` is the per-example shape of Z as [channels, height, width]: `[d, 1, 1]` for a vector
 //! of d factors, `[1, h, w]` for an image of factors, `[1, 1, t]` for a sequence.
+//!
+//! An optional `encoder` (IABP, Sun, Liu and Zhou 2021) is a bottom-up network of the same layer
+//! types from the generator's output shape to `[2 d, 1, 1]`: per example the mean mu(x) (the
+//! first d values) and the log-variance log sigma(x)^2 (the next d) of the proposal
+//! q(z|x) = N(mu, sigma^2) that starts each Langevin chain (`--init encoder`).
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -62,11 +67,48 @@ fn default_slope() -> f32 {
     0.2
 }
 
+/// The range of a model's outputs and so of the data it learns: [0, 1] after a final sigmoid
+/// (the HiABP paper's convention), [-1, 1] otherwise (the ABP paper's, after tanh). Data are
+/// read in [-1, 1] and media are written from [-1, 1]; `data` and `media` convert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    Symmetric,
+    Unit,
+}
+
+impl Range {
+    /// Values read in [-1, 1] to this range, in place.
+    pub fn data(self, v: &mut [f32]) {
+        if self == Range::Unit {
+            v.iter_mut().for_each(|x| *x = (*x + 1.0) * 0.5);
+        }
+    }
+
+    /// Values of this range to [-1, 1] for the media writers.
+    pub fn media(self, v: &[f32]) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Range::Symmetric => std::borrow::Cow::Borrowed(v),
+            Range::Unit => std::borrow::Cow::Owned(v.iter().map(|x| 2.0 * x - 1.0).collect()),
+        }
+    }
+
+    /// The width of the range (squared errors scale with its square).
+    pub fn width(self) -> f32 {
+        match self {
+            Range::Symmetric => 2.0,
+            Range::Unit => 1.0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     pub latent: Shape,
     pub layers: Vec<Layer>,
+    /// The bottom-up network that proposes each chain's start (see the module's header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<Vec<Layer>>,
 }
 
 fn conv_out(n: usize, k: usize, s: usize, p: usize, op: usize) -> Option<usize> {
@@ -167,8 +209,42 @@ impl Layer {
 impl Spec {
     pub fn from_json(text: &str) -> Result<Spec> {
         let spec: Spec = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("model spec: {e}"))?;
-        spec.shapes()?;
+        spec.validate()?;
         Ok(spec)
+    }
+
+    /// Checks the generator's and the encoder's shapes (errors name the layer).
+    pub fn validate(&self) -> Result<()> {
+        self.shapes()?;
+        self.encoder_spec()?;
+        Ok(())
+    }
+
+    /// The encoder as a network of its own, from the generator's output shape to
+    /// `[2 d, 1, 1]` (None when the model has no encoder). Batch norm is not supported there
+    /// (proposals must not depend on the other examples of a batch).
+    pub fn encoder_spec(&self) -> Result<Option<Spec>> {
+        let Some(layers) = &self.encoder else {
+            return Ok(None);
+        };
+        let enc = Spec {
+            latent: self.output()?,
+            layers: layers.clone(),
+            encoder: None,
+        };
+        if let Some(i) = layers.iter().position(|l| matches!(l, Layer::BatchNorm { .. })) {
+            bail!("model spec: encoder layer {i} (batch_norm): an encoder cannot use batch norm (each proposal must depend on its own example only)");
+        }
+        let shapes = enc.shapes_of("encoder layer")?;
+        let want = [2 * self.latent_dim(), 1, 1];
+        let got = *shapes.last().unwrap();
+        if got != want {
+            bail!(
+                "model spec: the encoder ends in {got:?} but must give [2 d, 1, 1] = {want:?} (the mean and the log-variance of each of the d = {} latent factors)",
+                self.latent_dim()
+            );
+        }
+        Ok(Some(enc))
     }
 
     pub fn to_json(&self) -> String {
@@ -177,6 +253,11 @@ impl Spec {
 
     /// The per-example shape before each layer and after the last: `layers.len() + 1` shapes.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
+        self.shapes_of("layer")
+    }
+
+    /// `shapes`, with errors naming a layer as `what` i.
+    fn shapes_of(&self, what: &str) -> Result<Vec<Shape>> {
         if self.latent.contains(&0) {
             bail!("model spec: the latent shape {:?} has a zero size", self.latent);
         }
@@ -187,7 +268,7 @@ impl Spec {
         for (i, l) in self.layers.iter().enumerate() {
             let s = l.output(*out.last().unwrap()).map_err(|e| {
                 anyhow::anyhow!(
-                    "model spec: layer {i} ({}) does not fit its input {:?}: {e}",
+                    "model spec: {what} {i} ({}) does not fit its input {:?}: {e}",
                     l.name(),
                     out.last().unwrap()
                 )
@@ -216,6 +297,7 @@ impl Spec {
         let s = Spec {
             latent,
             layers: self.layers.clone(),
+            encoder: None,
         };
         s.shapes()?;
         Ok(s)
@@ -238,6 +320,14 @@ impl Spec {
         }
         s.shapes()?;
         Ok(s)
+    }
+
+    /// The range of the outputs: [0, 1] when the last layer is a sigmoid.
+    pub fn range(&self) -> Range {
+        match self.layers.last() {
+            Some(Layer::Sigmoid) => Range::Unit,
+            _ => Range::Symmetric,
+        }
     }
 
     pub fn latent_dim(&self) -> usize {

@@ -17,5 +17,6 @@ pub mod langevin;
 pub mod loss;
 pub mod optim;
 pub mod philox;
+pub mod proposal;
 pub mod reduce;
 pub mod tune;
