@@ -675,3 +675,82 @@ fn adamax_trains_and_resumes_exactly() {
         "a resumed Adamax run differs from an uninterrupted one"
     );
 }
+
+#[test]
+fn hmc_training_logs_its_acceptance_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let brick = asset("brick.png");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "train",
+            "--preset",
+            "texture-quick",
+            brick.as_str(),
+            "--resize",
+            "--out",
+            r,
+            "--iterations",
+            "2",
+            "--langevin-steps",
+            "2",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    fails_with(&args(&["--leapfrog", "3"]), "--leapfrog applies to --sampler hmc only");
+    fails_with(
+        &args(&["--sampler", "hmc", "--no-noise"]),
+        "--no-noise is for Langevin dynamics",
+    );
+    let (ok, text) = abprop(&args(&["--sampler", "hmc", "--leapfrog", "3"]));
+    assert!(ok, "{text}");
+    assert!(text.contains("HMC with 3 leapfrog steps"), "{text}");
+    let log = std::fs::read_to_string(run.join("log.jsonl")).unwrap();
+    let lines = json_lines(&log);
+    assert_eq!(lines.len(), 2, "{log}");
+    for l in &lines {
+        let a = l["acceptance"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no acceptance in {l}"));
+        assert!((0.0..=1.0).contains(&a), "acceptance {a} in {l}");
+        eprintln!("texture-quick HMC (K = 3, D = 0.1) acceptance {a}");
+    }
+    let c = abprop::io::checkpoint::Checkpoint::load(&run.join("checkpoint.safetensors")).unwrap();
+    assert!(
+        c.meta("hyper").unwrap().contains(r#""sampler":{"hmc":{"leapfrog":3}}"#),
+        "{}",
+        c.meta("hyper").unwrap()
+    );
+    // Inference with W fixed: reconstruct with HMC reports its acceptance rate.
+    let model = run.join("checkpoint.safetensors");
+    let rec = dir.path().join("rec");
+    let rec_args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "reconstruct",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            brick.as_str(),
+            "--resize",
+            "--out",
+            rec.to_str().unwrap(),
+            "--steps",
+            "3",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    fails_with(
+        &rec_args(&["--leapfrog", "2"]),
+        "--leapfrog applies to --sampler hmc only",
+    );
+    let (ok, text) = abprop(&rec_args(&["--sampler", "hmc", "--leapfrog", "2"]));
+    assert!(ok && text.contains("HMC acceptance rate"), "{text}");
+    let errors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rec.join("errors.json")).unwrap()).unwrap();
+    let a = errors["acceptance"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&a), "{errors}");
+    assert_eq!(errors["sampler"]["hmc"]["leapfrog"], 2, "{errors}");
+}

@@ -134,8 +134,9 @@ fn an_encoder_iteration_is_one_submit_and_one_read_back_and_resume_is_exact() {
 #[test]
 fn iabp_on_fashion_mnist_langevin_improves_the_encoders_reconstructions() {
     let g = gpu();
-    let (spec, h) = quick();
-    let train = fashion(500, false);
+    let (spec, mut h) = quick();
+    h.iterations = 12;
+    let train = fashion(200, false);
     let test = fashion(100, true);
     let mut t = Trainer::new(g, &spec, &h, &train, &Observation::Full, None).unwrap();
     let mut first = None;
@@ -159,6 +160,7 @@ fn iabp_on_fashion_mnist_langevin_improves_the_encoders_reconstructions() {
         batch: 100,
         norm: Norm::Population(&pop),
         encoder: Some(&enc),
+        sampler: h.sampler,
     };
     let e = reconstruct(g, &spec, &params, &test, &Observation::Full, &o(0)).unwrap().mean_mse();
     let el = reconstruct(g, &spec, &params, &test, &Observation::Full, &o(h.langevin_steps))

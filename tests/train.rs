@@ -127,6 +127,49 @@ fn an_iteration_is_one_submit_and_one_read_back() {
 }
 
 #[test]
+fn hmc_is_one_submit_one_read_back_and_resumes_exactly() {
+    // HMC's accept/reject runs on the GPU: still one submit and one read-back per iteration,
+    // which carries the acceptance rate with the loss; a resumed run equals an uninterrupted one.
+    use std::sync::atomic::Ordering::Relaxed;
+    let g = abprop::gpu::Gpu::new().unwrap();
+    let (spec, mut h, data) = small();
+    h.sampler = abprop::abp::Sampler::Hmc { leapfrog: 2 };
+    let new = |c: Option<&Checkpoint>| Trainer::new(&g, &spec, &h, &data, &abprop::abp::Observation::Full, c).unwrap();
+    let mut t = new(None);
+    t.iterate().unwrap();
+    let half = t.checkpoint().unwrap();
+    let (s0, r0) = (g.submits.load(Relaxed), g.readbacks.load(Relaxed));
+    for _ in 0..3 {
+        t.iterate().unwrap();
+        let a = t.last_acceptance.expect("HMC reports its acceptance");
+        assert!(
+            (0.0..=1.0).contains(&a) && a * 24.0 == (a * 24.0).round(),
+            "acceptance {a} of 8 x 3 transitions"
+        );
+        eprintln!("object-quick HMC (K = 2, D = 0.3): acceptance {a:.3}");
+    }
+    assert_eq!(g.submits.load(Relaxed) - s0, 3, "submits in three iterations");
+    assert_eq!(g.readbacks.load(Relaxed) - r0, 3, "read-backs in three iterations");
+    // One step of the GPU counter per transition: 2 batches x 3 transitions per iteration.
+    assert_eq!(counter(&t.checkpoint().unwrap(), "langevin_step"), 4 * 2 * 3);
+    let full = t.checkpoint().unwrap();
+    let mut r = new(Some(&half));
+    for _ in 0..3 {
+        r.iterate().unwrap();
+    }
+    assert_eq!(
+        r.checkpoint().unwrap().tensors,
+        full.tensors,
+        "a resumed HMC run differs"
+    );
+    assert!(full.meta("hyper").unwrap().contains("hmc"));
+}
+
+fn counter(c: &Checkpoint, name: &str) -> u32 {
+    c.get(name).unwrap().u32().unwrap()[0]
+}
+
+#[test]
 fn same_seed_same_bits_and_resume_is_exact() {
     let g = gpu();
     let (spec, h, data) = small();

@@ -19,6 +19,79 @@ pub enum Chains {
     Encoder,
 }
 
+/// How every inference samples each example's Z (training's Improving step, reconstruction,
+/// the evaluations' inference with W fixed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// Langevin dynamics (the paper's): each of the L steps one update with step size D.
+    #[default]
+    Langevin,
+    /// Hamiltonian Monte Carlo: each of the L steps one transition of `leapfrog` leapfrog steps
+    /// of size D with a per-example Metropolis accept/reject (`abp::infer`, `ops::hmc`).
+    Hmc { leapfrog: usize },
+}
+
+/// Leapfrog steps per HMC transition when `--leapfrog` is not given.
+pub const DEFAULT_LEAPFROG: usize = 5;
+
+impl Sampler {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Langevin => "langevin",
+            Sampler::Hmc { .. } => "hmc",
+        }
+    }
+}
+
+/// The sampler's name on the command line (`--sampler`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplerKind {
+    Langevin,
+    Hmc,
+}
+
+/// `--sampler` and `--leapfrog`: one definition, shared by `train`, `eval` (through
+/// [`Overrides`]) and `reconstruct`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SamplerArgs {
+    /// The sampler of every inference of Z: Langevin dynamics, or Hamiltonian Monte Carlo (each
+    /// of the L steps one transition of --leapfrog steps of size D, with a per-example
+    /// Metropolis accept/reject; its acceptance rate goes to the log).
+    #[arg(long, value_enum)]
+    pub sampler: Option<SamplerKind>,
+    /// Leapfrog steps K per HMC transition (default 5; with --sampler hmc only).
+    #[arg(long)]
+    pub leapfrog: Option<usize>,
+}
+
+impl SamplerArgs {
+    /// The sampler these flags ask for, starting from `current` (the preset's, the resumed
+    /// run's or the command's default): `--leapfrog` alone changes an HMC sampler's K and is an
+    /// error with Langevin.
+    pub fn resolve(&self, current: Sampler) -> Result<Sampler> {
+        let kind = self.sampler.unwrap_or(match current {
+            Sampler::Langevin => SamplerKind::Langevin,
+            Sampler::Hmc { .. } => SamplerKind::Hmc,
+        });
+        Ok(match kind {
+            SamplerKind::Langevin => {
+                if self.leapfrog.is_some() {
+                    bail!("--leapfrog applies to --sampler hmc only (the sampler is langevin)");
+                }
+                Sampler::Langevin
+            }
+            SamplerKind::Hmc => Sampler::Hmc {
+                leapfrog: self.leapfrog.unwrap_or(match current {
+                    Sampler::Hmc { leapfrog } => leapfrog,
+                    Sampler::Langevin => DEFAULT_LEAPFROG,
+                }),
+            },
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
     /// Standard deviation s of the observation noise.
@@ -29,6 +102,9 @@ pub struct Hyper {
     pub delta: f32,
     /// Langevin dynamics (true) or gradient descent (false: the paper's Algorithm 1).
     pub noise: bool,
+    /// The sampler of inference (absent in checkpoints before HMC: Langevin).
+    #[serde(default)]
+    pub sampler: Sampler,
     pub chains: Chains,
     pub optimizer: Optimizer,
     pub clip: Clip,
@@ -47,6 +123,14 @@ impl Hyper {
         }
         if self.batch == 0 {
             bail!("the batch size must be positive");
+        }
+        if let Sampler::Hmc { leapfrog } = self.sampler {
+            if !self.noise {
+                bail!("--no-noise is for Langevin dynamics: HMC always draws its momenta");
+            }
+            if leapfrog > 10_000 {
+                bail!("--leapfrog {leapfrog}: at most 10000 leapfrog steps per transition");
+            }
         }
         Ok(())
     }
@@ -76,6 +160,7 @@ fn hyper(l: usize, d: f32, lr: f32, iterations: usize, batch: usize) -> Hyper {
         langevin_steps: l,
         delta: d,
         noise: true,
+        sampler: Sampler::Langevin,
         chains: Chains::Persistent,
         optimizer: sgd(lr),
         clip: Clip::Value(30.0),
@@ -199,9 +284,18 @@ pub fn preset(name: &str) -> Result<Preset> {
         },
         "iabp-mnist-quick" => Preset {
             name: "iabp-mnist-quick",
-            about: "iabp-mnist with z 16 and half the channels, 30 iterations (minutes here on 1000 digits)",
+            about: "iabp-mnist with z 16, half the channels, learning rate 2e-3 and 30 iterations (minutes here on 500 digits)",
             spec: presets::iabp_mnist_net(16, [16, 32]),
-            hyper: iabp(15, 30),
+            hyper: Hyper {
+                optimizer: Optimizer::Adamax {
+                    lr: 2e-3,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: 0.0,
+                },
+                ..iabp(15, 30)
+            },
             rate: None,
         },
         _ => bail!("unknown preset {name:?}; presets: {}", PRESET_NAMES.join(", ")),
@@ -259,11 +353,14 @@ pub struct Overrides {
     /// Random seed (all 64 bits are used; see src/seed.rs).
     #[arg(long)]
     pub seed: Option<Seed>,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
 }
 
 impl Overrides {
-    /// Sets what was given in `h`.
-    pub fn apply(&self, h: &mut Hyper) {
+    /// Sets what was given in `h` (an error for flags that contradict each other or the
+    /// run: `--leapfrog` with Langevin).
+    pub fn apply(&self, h: &mut Hyper) -> Result<()> {
         let set = |v: Option<usize>, f: &mut usize| {
             if let Some(v) = v {
                 *f = v;
@@ -306,6 +403,8 @@ impl Overrides {
             }
             Optimizer::Adam { lr: l, .. } | Optimizer::Adamax { lr: l, .. } => *l = lr,
         }
+        h.sampler = self.sampler.resolve(h.sampler)?;
+        Ok(())
     }
 
     /// The optimizer these flags ask for by name (None: keep the preset's or the run's).

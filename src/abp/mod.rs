@@ -24,7 +24,7 @@ pub mod synthesis;
 pub mod trainer;
 
 pub use checkpoint::Model;
-pub use config::{preset, Chains, Hyper, Overrides, Preset, PRESET_NAMES};
+pub use config::{preset, Chains, Hyper, Overrides, Preset, Sampler, PRESET_NAMES};
 pub use observe::Observation;
 pub use run::{Plan, TrainOptions};
 pub use trainer::{Step, Trainer};

@@ -1,8 +1,9 @@
 //! Reconstruction of data the model never saw (the paper's Experiment 7): Z inferred from
-//! N(0, I) by Langevin dynamics with W fixed, then f(Z; W) and the per-example error. A model
-//! with an encoder can start each chain at the encoder's mean mu(Y) instead: `[E]` with no
-//! Langevin steps, `[E+L]` with T of them (the HiABP paper's evaluations).
+//! N(0, I) by Langevin dynamics (or HMC) with W fixed, then f(Z; W) and the per-example error. A
+//! model with an encoder can start each chain at the encoder's mean mu(Y) instead: `[E]` with
+//! no Langevin steps, `[E+L]` with T of them (the HiABP paper's evaluations).
 
+use super::config::Sampler;
 use super::infer::{Inference, Langevin};
 use super::observe::{Observation, ObservedShared};
 use crate::data::Dataset;
@@ -18,6 +19,9 @@ pub struct ReconstructOptions<'a> {
     pub delta: f32,
     pub sigma: f32,
     pub noise: bool,
+    /// Langevin (its noise from `Stream::Reconstruct`) or HMC (`Stream::Momentum`, `Accept`);
+    /// `steps` counts HMC transitions.
+    pub sampler: Sampler,
     pub seed: Seed,
     pub batch: usize,
     /// The batch norms: the model's population statistics (eval mode: each example's Z is
@@ -35,6 +39,7 @@ impl Default for ReconstructOptions<'_> {
             delta: 0.05,
             sigma: 0.3,
             noise: true,
+            sampler: Sampler::Langevin,
             seed: Seed(1),
             batch: 100,
             norm: Norm::Batch,
@@ -50,6 +55,8 @@ pub struct Reconstruction {
     pub z: Vec<f32>,
     /// Mean squared error per value, per example.
     pub mse: Vec<f64>,
+    /// HMC: the fraction of all transitions that were accepted.
+    pub acceptance: Option<f64>,
 }
 
 /// Infers Z for every example of `data` (what is observed of it through `observation`) and
@@ -87,7 +94,9 @@ pub fn reconstruct(
         outputs: Vec::new(),
         z: Vec::new(),
         mse: Vec::new(),
+        acceptance: None,
     };
+    let mut accepted = 0f64;
     let mut start = 0;
     let mut gen: Option<(Generator, ObservedShared)> = None;
     let mut enc: Option<(Generator, crate::gpu::Op)> = None;
@@ -123,7 +132,8 @@ pub fn reconstruct(
             delta: o.delta,
             noise: o.noise,
             key: o.seed.key(Stream::Reconstruct),
-        };
+        }
+        .with_sampler(o.sampler, o.seed);
         let inf = Inference::new(gpu, g, shared, &y, mask.as_ref(), &sse, &step, start * d, dynamics)?;
         let init = philox::normal_range(
             gpu,
@@ -166,7 +176,13 @@ pub fn reconstruct(
                 .zip(&observed)
                 .map(|(&s, &k)| s as f64 / k),
         );
+        if let Some(acc) = inf.accepted() {
+            accepted += gpu.read::<f32>(acc)?.iter().map(|&v| v as f64).sum::<f64>();
+        }
         start += b;
+    }
+    if matches!(o.sampler, Sampler::Hmc { .. }) && o.steps > 0 && n > 0 {
+        out.acceptance = Some(accepted / (n * o.steps) as f64);
     }
     Ok(out)
 }
@@ -190,6 +206,8 @@ impl Reconstruction {
             "mean_mse": self.mean_mse(),
             "steps": o.steps,
             "delta": o.delta,
+            "sampler": o.sampler,
+            "acceptance": self.acceptance,
             "per_example": rows,
         });
         crate::io::checkpoint::write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())

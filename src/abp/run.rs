@@ -138,7 +138,7 @@ impl Plan {
             }
             asked.context("give a network: --preset NAME (see `abprop presets`) or --spec FILE.json")?
         };
-        o.apply(&mut plan.hyper);
+        o.apply(&mut plan.hyper)?;
         plan.hyper.validate()?;
         if let Some(r) = &plan.resume {
             if r.iteration >= plan.hyper.iterations {
@@ -154,8 +154,8 @@ impl Plan {
     }
 }
 
-/// The JSON-lines log of a run (`log.jsonl`): one [`Step`] per line, with a hook's fields
-/// merged in.
+/// The JSON-lines log of a run (`log.jsonl`): one [`Step`] per line (`iteration`, `mse`,
+/// `seconds`, and with HMC `acceptance`), with a hook's fields merged in.
 pub struct Log(std::fs::File);
 
 impl Log {
@@ -207,7 +207,10 @@ impl Trainer<'_> {
         self.train(|t, step| {
             log.write(step, None)?;
             bar.set_position(step.iteration as u64);
-            bar.set_message(format!("mse {:.5}", step.mse));
+            bar.set_message(match step.acceptance {
+                Some(a) => format!("mse {:.5}, HMC acceptance {a:.3}", step.mse),
+                None => format!("mse {:.5}", step.mse),
+            });
             let last = step.iteration == t.hyper.iterations;
             if last || every(step.iteration, opts.checkpoint_every) {
                 t.save(&ckpt)?;

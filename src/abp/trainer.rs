@@ -1,7 +1,7 @@
 //! The training loop, the one in abprop: all Y_i, Z_i and W resident on the GPU; one submit and
-//! one small read-back (the per-example squared errors) per iteration. `train`, the
-//! evaluations and the benchmark all run [`Trainer::train`] and differ only in the hook it
-//! calls after every iteration (logs, checkpoints, snapshots, curves, timing).
+//! one small read-back (the per-example squared errors, and with HMC the accepted counts) per
+//! iteration. `train`, the evaluations and the benchmark all run [`Trainer::train`] and differ
+//! only in the hook it calls after every iteration (logs, checkpoints, snapshots, curves, timing).
 
 use super::checkpoint::{self, params_from, Saved};
 use super::config::{Chains, Hyper};
@@ -39,6 +39,7 @@ pub struct Trainer<'g> {
     /// Values observed in all (for the mean error).
     observed_count: f64,
     sse: Tensor,
+    /// [n] per-example squared errors, then with HMC [n] accepted counts: one read-back.
     sse_all: Tensor,
     /// The GPU counters of Langevin steps and fresh-chain draws (saved in checkpoints).
     step: Tensor,
@@ -52,6 +53,8 @@ pub struct Trainer<'g> {
     pub iteration: usize,
     /// Mean squared reconstruction error per value of the last iteration.
     pub last_error: Option<f64>,
+    /// HMC: the fraction of the last iteration's transitions that were accepted.
+    pub last_acceptance: Option<f64>,
 }
 
 /// What the loop reports to its hook after each iteration (also a line of `log.jsonl`).
@@ -62,6 +65,10 @@ pub struct Step {
     pub mse: f64,
     /// Seconds since this call of [`Trainer::train`] began.
     pub seconds: f64,
+    /// HMC: the fraction of this iteration's transitions that were accepted (absent with
+    /// Langevin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<f64>,
 }
 
 impl<'g> Trainer<'g> {
@@ -170,7 +177,8 @@ impl<'g> Trainer<'g> {
         }
         let shared = ObservedShared::new(gpu, &gen, observation)?;
         let sse = gpu.zeros("sse", &[batch])?;
-        let sse_all = gpu.zeros("sse all", &[n])?;
+        let hmc = matches!(hyper.sampler, super::config::Sampler::Hmc { .. });
+        let sse_all = gpu.zeros("sse all", &[if hmc { 2 * n } else { n }])?;
         let counter = |k: &str| -> Result<u32> { resume.map_or(Ok(0), |c| checkpoint::counter(c, k)) };
         let step = gpu.upload::<u32>("langevin step", &[1], &[counter("langevin_step")?])?;
         let fresh_step = gpu.upload::<u32>("fresh step", &[1], &[counter("fresh_step")?])?;
@@ -179,7 +187,8 @@ impl<'g> Trainer<'g> {
             delta: hyper.delta,
             noise: hyper.noise,
             key: hyper.seed.key(Stream::Langevin),
-        };
+        }
+        .with_sampler(hyper.sampler, hyper.seed);
         let mut infers = Vec::new();
         let mut fresh = Vec::new();
         for (b, yb) in y.iter().enumerate().take(batches) {
@@ -259,6 +268,7 @@ impl<'g> Trainer<'g> {
             encoder,
             iteration: 0,
             last_error: None,
+            last_acceptance: None,
         };
         if let Some(c) = resume {
             t.restore(c)?;
@@ -377,6 +387,10 @@ impl<'g> Trainer<'g> {
                 (b * batch * 4) as u64,
                 (batch * 4) as u64,
             );
+            if let Some(acc) = inf.accepted() {
+                let at = (self.n + b * batch) * 4;
+                enc.copy_buffer_to_buffer(&acc.buffer, 0, &self.sse_all.buffer, at as u64, (batch * 4) as u64);
+            }
         }
         if let Some(adv) = &self.fresh_advance {
             gpu.record(&mut enc, &adv.seq());
@@ -389,7 +403,8 @@ impl<'g> Trainer<'g> {
         let named =
             |e: anyhow::Error| e.context(format!("in a training iteration, whose kernels are {}", self.kernels()));
         gpu.submit(enc, "a training iteration").map_err(named)?;
-        let sse: Vec<f32> = gpu.read(&self.sse_all).map_err(named)?;
+        let all: Vec<f32> = gpu.read(&self.sse_all).map_err(named)?;
+        let (sse, accepted) = all.split_at(self.n);
         let total: f64 = sse.iter().map(|&v| v as f64).sum();
         let mse = total / self.observed_count;
         if !mse.is_finite() {
@@ -400,6 +415,9 @@ impl<'g> Trainer<'g> {
         }
         self.iteration += 1;
         self.last_error = Some(mse);
+        let transitions = (self.n * self.hyper.langevin_steps) as f64;
+        self.last_acceptance = (!accepted.is_empty() && transitions > 0.0)
+            .then(|| accepted.iter().map(|&v| v as f64).sum::<f64>() / transitions);
         Ok(mse)
     }
 
@@ -413,6 +431,7 @@ impl<'g> Trainer<'g> {
                 iteration: self.iteration,
                 mse,
                 seconds: start.elapsed().as_secs_f64(),
+                acceptance: self.last_acceptance,
             };
             hook(self, &step)?;
         }

@@ -161,7 +161,7 @@ pub fn setup(c: &Common, d: Option<usize>) -> Result<Setup> {
         hyper.langevin_steps = 10;
         (32, Net::Quick, 20)
     };
-    c.hp.apply(&mut hyper);
+    c.hp.apply(&mut hyper)?;
     hyper.validate()?;
     if c.infer_steps == 0 {
         bail!("--infer-steps must be positive");

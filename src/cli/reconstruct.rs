@@ -1,9 +1,10 @@
 //! `abprop reconstruct`: Z inferred for new data with W fixed (the paper's Experiment 7), the
 //! reconstructions, the originals and `errors.json`.
 
+use crate::abp::config::SamplerArgs;
 use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
 use crate::abp::synthesis::{self, BnMode};
-use crate::abp::{Model, Observation};
+use crate::abp::{Model, Observation, Sampler};
 use crate::data::{self, LoadOptions};
 use crate::gpu::Gpu;
 use crate::model::presets::SOUND_RATE;
@@ -30,12 +31,14 @@ pub struct ReconArgs {
     pub bn: BnMode,
     #[arg(long)]
     pub out: PathBuf,
-    /// Langevin steps.
+    /// Langevin steps (HMC transitions with --sampler hmc).
     #[arg(long, default_value_t = 300)]
     pub steps: usize,
-    /// Langevin step size.
+    /// Langevin step size (the leapfrog step with --sampler hmc).
     #[arg(long, default_value_t = 0.05)]
     pub delta: f32,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     #[arg(long = "no-noise")]
     pub no_noise: bool,
     #[arg(long)]
@@ -73,6 +76,10 @@ pub fn run(a: ReconArgs) -> Result<()> {
     )?;
     let range = m.spec.range();
     range.data(&mut data.values);
+    let sampler = a.sampler.resolve(Sampler::Langevin)?;
+    if a.no_noise && sampler != Sampler::Langevin {
+        anyhow::bail!("--no-noise is for Langevin dynamics: HMC always draws its momenta");
+    }
     let gpu = Gpu::new()?;
     m.norm(&gpu, a.bn)?;
     let (spec, params, rate, sigma) = (&m.spec, &m.params, m.rate, m.hyper.sigma);
@@ -81,6 +88,7 @@ pub fn run(a: ReconArgs) -> Result<()> {
         delta: a.delta,
         sigma,
         noise: !a.no_noise,
+        sampler,
         seed: a.seed,
         batch: 100,
         encoder: match a.init {
@@ -104,5 +112,8 @@ pub fn run(a: ReconArgs) -> Result<()> {
         r.mean_mse(),
         if range == crate::model::Range::Unit { "[0, 1]" } else { "[-1, 1]" }
     );
+    if let Some(acc) = r.acceptance {
+        println!("HMC acceptance rate {acc:.3}");
+    }
     Ok(())
 }

@@ -121,11 +121,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
         t.metadata.insert("sequence".into(), serde_json::to_string(&clip)?);
     }
     eprintln!(
-        "abprop: training {} examples of {:?} on {} for {} iterations (L={}, D={}, s={}); writing to {}",
+        "abprop: training {} examples of {:?} on {} for {} iterations ({}, L={}, D={}, s={}); writing to {}",
         t.n,
         data.shape,
         gpu.info.name,
         hyper.iterations,
+        match hyper.sampler {
+            crate::abp::Sampler::Langevin => "Langevin".to_string(),
+            crate::abp::Sampler::Hmc { leapfrog } => format!("HMC with {leapfrog} leapfrog steps"),
+        },
         hyper.langevin_steps,
         hyper.delta,
         hyper.sigma,
@@ -145,6 +149,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         let ckpt = out.join(crate::abp::checkpoint::FILE);
         let d = crate::eval::dynamic::fit_checkpoint(&ckpt, Some(&data), false)?;
         eprintln!("abprop: {}", super::dynamics::describe(&d));
+    }
+    if let Some(a) = t.last_acceptance {
+        eprintln!("abprop: HMC acceptance rate of the last iteration {a:.3}");
     }
     eprintln!(
         "abprop: done; final mean squared error {:.5}; checkpoint {}",

@@ -309,7 +309,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         bail!("--train-fraction must be between 0 and 1");
     }
     let mut hyper = p.hyper.clone();
-    a.hp.apply(&mut hyper);
+    a.hp.apply(&mut hyper)?;
     hyper.validate()?;
     let shape = p.spec.output()?;
     let [c, h, w] = shape;
@@ -388,6 +388,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
             delta: a.infer_delta,
             sigma: hyper.sigma,
             noise: true,
+            sampler: hyper.sampler,
             seed: hyper.seed,
             batch: test.len(),
             norm,

@@ -113,6 +113,7 @@ impl Setup {
             delta: self.infer_delta,
             sigma,
             noise: true,
+            sampler: self.hyper.sampler,
             seed: self.hyper.seed,
             batch: self.hyper.batch,
             norm: crate::model::Norm::Batch,

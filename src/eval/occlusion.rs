@@ -218,6 +218,7 @@ pub fn report_training(
         let (test_obs, tm) = occlude_test(test, &Occlusion::parse(spec)?, t.hyper.seed)?;
         let o = ReconstructOptions {
             sigma: t.hyper.sigma,
+            sampler: t.hyper.sampler,
             ..Default::default()
         };
         let (t3, t3_mean) = test_recovery(gpu, t, (observed, m), (test, &test_obs, &tm), &o, dir, 10)?;

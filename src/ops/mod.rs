@@ -13,6 +13,7 @@ pub mod conv_transpose;
 pub mod copy;
 pub mod dense;
 pub mod gemm;
+pub mod hmc;
 pub mod langevin;
 pub mod loss;
 pub mod optim;
