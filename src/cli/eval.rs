@@ -1,10 +1,12 @@
-//! `abprop eval occlusion|sensing|reconstruction`: the paper's Experiments 5-7 end to end,
-//! writing a Markdown table, a JSON file, image panels and plots.
+//! `abprop eval occlusion|sensing|reconstruction|dynamic|hiabp`: the paper's Experiments 4-7
+//! and the HiABP paper's comparison end to end, writing a Markdown table, a JSON file, image
+//! panels and plots.
 
+use crate::abp::config::Chains;
 use crate::abp::{preset, Hyper, Overrides};
 use crate::data::masks::{Occlusion, PAPER_SETTINGS};
 use crate::eval::source::{self, Sources, Split, SplitOptions};
-use crate::eval::{self, occlusion, reconstruction, report, sensing, Net, Setup};
+use crate::eval::{self, hiabp, occlusion, reconstruction, report, sensing, Net, Setup};
 use crate::gpu::Gpu;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -72,6 +74,18 @@ pub enum Experiment {
         /// Langevin steps of each curve measurement (default 100; 300 with --paper).
         #[arg(long)]
         curve_steps: Option<usize>,
+    },
+    /// The HiABP paper's Table 1, Table 3 and Figure 1: ABP with fresh and with persistent
+    /// chains, IABP ([E] and [E+L]) with one budget; the test reconstruction MSE (data in
+    /// [0, 1]) and the MSE against T. Quick settings: 300 training and 100 test images at
+    /// 28x28, 20 iterations of batch 50 (about 15 minutes on a software adapter).
+    Hiabp {
+        #[command(flatten)]
+        common: Common,
+        /// The Langevin steps T of the MSE-against-T sweep (ABP with persistent chains and
+        /// IABP), comma-separated; the table's runs use T of the preset (15).
+        #[arg(long, value_delimiter = ',', default_value = "5,10,15,30")]
+        ts: Vec<usize>,
     },
     /// Experiment 4 (AAAI version): dynamic textures; one-step prediction, reconstruction and
     /// synthesis statistics of ABP and the linear dynamic system on a clip split in time.
@@ -330,8 +344,131 @@ fn latent_dims(dims: Option<Vec<usize>>, paper: bool) -> Result<Vec<usize>> {
     Ok(dims)
 }
 
+/// `eval hiabp`: the methods with one budget, then the T sweep.
+fn run_hiabp(common: &Common, ts: &[usize]) -> Result<()> {
+    if ts.is_empty() || ts.contains(&0) {
+        bail!("--ts: give positive numbers of Langevin steps");
+    }
+    let p = preset(if common.paper { "iabp-mnist" } else { "iabp-mnist-quick" })?;
+    let mut hyper = p.hyper.clone();
+    if !common.paper {
+        hyper.iterations = 20;
+        hyper.batch = 50;
+    }
+    common.hp.apply(&mut hyper)?;
+    hyper.validate()?;
+    let size = common.size.unwrap_or(28);
+    if size != 28 {
+        bail!("eval hiabp uses the 28x28 MNIST networks: leave --size out (images are resized to 28x28)");
+    }
+    let s = Setup {
+        size,
+        net: Net::Quick,
+        d: p.spec.latent_dim(),
+        hyper: hyper.clone(),
+        infer_steps: hyper.langevin_steps,
+        infer_delta: hyper.delta,
+        panel: common.panel,
+        verbose: !common.quiet,
+    };
+    let (src, cat) = sources(common, None, None)?;
+    let (train, test) = if common.paper { (10_000, 1_000) } else { (300, 100) };
+    let so = SplitOptions {
+        size,
+        train: common.train.unwrap_or(train),
+        test: common.test.unwrap_or(test),
+        category: cat,
+        negative: None,
+        negatives: 0,
+    };
+    let mut split = source::split(&src, &so)?;
+    let range = p.spec.range();
+    range.data(&mut split.train.values);
+    range.data(&mut split.test.values);
+    let out = out_dir(common, "hiabp");
+    let gpu = Gpu::new()?;
+    let methods = [
+        ("ABP (fresh chains)", "abp-fresh", Chains::Fresh),
+        ("ABP (persistent chains)", "abp-persistent", Chains::Persistent),
+        ("IABP", "iabp", Chains::Encoder),
+    ]
+    .map(|(name, slug, chains)| hiabp::Method {
+        name: name.into(),
+        slug: slug.into(),
+        levels: 1,
+        spec: p.spec.clone(),
+        chains,
+    });
+    let t0 = hyper.langevin_steps;
+    let mut rows = Vec::new();
+    for m in &methods {
+        let dir = out.join(&m.slug);
+        rows.push(hiabp::run_method(&gpu, &s, m, t0, &split.train, &split.test, &dir)?);
+    }
+    let mut sweep: Vec<hiabp::MethodRow> = Vec::new();
+    for m in methods.iter().filter(|m| m.chains != Chains::Fresh) {
+        for &t in ts {
+            match rows.iter().find(|r| r.method == m.name && r.t == t) {
+                Some(r) => sweep.push(r.clone()),
+                None => {
+                    let dir = out.join(format!("{}-t{t}", m.slug));
+                    sweep.push(hiabp::run_method(&gpu, &s, m, t, &split.train, &split.test, &dir)?);
+                }
+            }
+        }
+    }
+    hiabp::t_plot(&out.join("mse-against-t.png"), &sweep)?;
+    let h = &hyper;
+    let mut md = format!(
+        "# HiABP paper, Table 1, Table 3 and Figure 1: ABP, persistent ABP and IABP with one budget
+
+Data: {}, at 28x28 in [0, 1].
+
+Networks: {}. {} iterations, batch {}, T = {t0} Langevin steps of {} (s = {}), {} with learning rate {} for both networks. Test Z: ABP from N(0, I) by T noiseless Langevin steps with W fixed; IABP from the encoder's mean ([E]), then T steps ([E+L]).
+
+Adapter: {}.
+
+Errors: mean squared error per pixel, pixels in [0, 1].
+
+",
+        split.about,
+        p.about,
+        h.iterations,
+        h.batch,
+        h.delta,
+        h.sigma,
+        match h.optimizer {
+            crate::ops::optim::Optimizer::Adamax { .. } => "Adamax",
+            crate::ops::optim::Optimizer::Adam { .. } => "Adam",
+            crate::ops::optim::Optimizer::Sgd { .. } => "SGD",
+        },
+        h.optimizer.lr(),
+        gpu.info.name,
+    );
+    md += &hiabp::table(&rows);
+    md += "
+## Test MSE against T (Table 3; mse-against-t.png is Figure 1)
+
+";
+    md += &hiabp::t_table(&sweep, ts);
+    md += "
+In each method's folder: reconstructions.png (rows: test images, [E] for IABP, the method's reconstruction), samples.png, log.jsonl.
+";
+    let json = serde_json::json!({
+        "experiment": "hiabp",
+        "data": split.about,
+        "adapter": gpu.info.name,
+        "setup": s,
+        "network": p.about,
+        "rows": rows,
+        "t_sweep": sweep,
+    });
+    finish(&out, &md, &json, &hiabp::table(&rows))
+}
+
 pub fn run(a: EvalArgs) -> Result<()> {
     match a.experiment {
+        Experiment::Hiabp { common, ts } => run_hiabp(&common, &ts)?,
         Experiment::Dynamic(d) => crate::eval::dynamic::run_eval(&d)?,
         Experiment::Occlusion { common, settings, d } => {
             let occ = Occlusion::parse_list(&settings)?;

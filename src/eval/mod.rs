@@ -10,12 +10,14 @@
 //!   where it has them), split into training, test and negative images.
 //! - `occlusion`, `reconstruction`: the Experiment 5 and 7 runners.
 //! - `plot`: error curves as PNG; `report`: tables, JSON and image panels.
+//! - `hiabp`: the HiABP paper's comparison of ABP, persistent ABP, IABP (and HiABP).
 //! - `dynamic`: dynamic textures (Experiment 4): the LDS baseline, fitting a checkpoint's
 //!   dynamics, sequence statistics.
 //!
 //! The command line is `cli::eval`; the masks are `data::masks`.
 
 pub mod dynamic;
+pub mod hiabp;
 pub mod metrics;
 pub mod occlusion;
 pub mod pca;
