@@ -42,6 +42,23 @@ pub enum Layer {
         #[serde(default)]
         output_padding: usize,
     },
+    /// Convolution (PyTorch's Conv2d, square kernel): out = floor((n + 2 padding - kernel) /
+    /// stride) + 1 along each spatial axis.
+    Conv2d {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// Convolution along the width axis of a [channels, 1, length] tensor (PyTorch's Conv1d).
+    Conv1d {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// [c, h, w] -> [c h w, 1, 1] (the values stay where they are).
+    Flatten,
     BatchNorm {
         #[serde(default = "default_eps")]
         eps: f32,
@@ -67,6 +84,12 @@ fn default_slope() -> f32 {
 pub struct Spec {
     pub latent: Shape,
     pub layers: Vec<Layer>,
+}
+
+/// A convolution's output size floor((n + 2p - k) / s) + 1, None when the kernel is larger
+/// than the padded input.
+fn strided_out(n: usize, k: usize, s: usize, p: usize) -> Option<usize> {
+    Some((n + 2 * p).checked_sub(k)? / s + 1)
 }
 
 fn conv_out(n: usize, k: usize, s: usize, p: usize, op: usize) -> Option<usize> {
@@ -132,6 +155,48 @@ impl Layer {
                     None => bail!("padding {padding} leaves no output for input {x:?}"),
                 }
             }
+            Layer::Conv2d {
+                channels,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if channels == 0 || kernel == 0 || stride == 0 {
+                    bail!("channels, kernel and stride must be positive");
+                }
+                match (
+                    strided_out(h, kernel, stride, padding),
+                    strided_out(w, kernel, stride, padding),
+                ) {
+                    (Some(ho), Some(wo)) => [channels, ho, wo],
+                    _ => bail!(
+                        "kernel {kernel} is larger than the padded input {}x{} (input {h}x{w}, padding {padding})",
+                        h + 2 * padding,
+                        w + 2 * padding
+                    ),
+                }
+            }
+            Layer::Conv1d {
+                channels,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if h != 1 {
+                    bail!("a 1-D convolution needs input [channels, 1, length], got {x:?}");
+                }
+                if channels == 0 || kernel == 0 || stride == 0 {
+                    bail!("channels, kernel and stride must be positive");
+                }
+                match strided_out(w, kernel, stride, padding) {
+                    Some(wo) => [channels, 1, wo],
+                    None => bail!(
+                        "kernel {kernel} is larger than the padded input of length {} (length {w}, padding {padding})",
+                        w + 2 * padding
+                    ),
+                }
+            }
+            Layer::Flatten => [c * h * w, 1, 1],
             Layer::BatchNorm { eps } => {
                 // NaN fails too.
                 if eps.is_nan() || eps <= 0.0 {
@@ -155,6 +220,9 @@ impl Layer {
             Layer::Reshape { .. } => "reshape",
             Layer::ConvTranspose2d { .. } => "conv_transpose2d",
             Layer::ConvTranspose1d { .. } => "conv_transpose1d",
+            Layer::Conv2d { .. } => "conv2d",
+            Layer::Conv1d { .. } => "conv1d",
+            Layer::Flatten => "flatten",
             Layer::BatchNorm { .. } => "batch_norm",
             Layer::Relu => "relu",
             Layer::LeakyRelu { .. } => "leaky_relu",
@@ -208,10 +276,10 @@ impl Spec {
         if self
             .layers
             .iter()
-            .any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. }))
+            .any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. } | Layer::Flatten))
             && latent != self.latent
         {
-            bail!("only fully convolutional models accept another latent size (this one has a dense or reshape layer)");
+            bail!("only fully convolutional models accept another latent size (this one has a dense, reshape or flatten layer)");
         }
         let s = Spec {
             latent,
