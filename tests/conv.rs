@@ -251,15 +251,16 @@ fn check_gradients(s: &ConvShape, seed: u64) {
         );
     };
     // Every coordinate: the shapes are small, and the corners (padding) matter.
-    for i in 0..x.len() {
-        close("dx", i, fd(&mut |v| loss(s, v, &w, &b, &r), &x, i, h), dx[i]);
+    for (i, &g) in dx.iter().enumerate() {
+        close("dx", i, fd(&mut |v| loss(s, v, &w, &b, &r), &x, i, h), g);
     }
-    for i in 0..w.len() {
-        close("dw", i, fd(&mut |v| loss(s, &x, v, &b, &r), &w, i, h), dw[i]);
+    for (i, &g) in dw.iter().enumerate() {
+        close("dw", i, fd(&mut |v| loss(s, &x, v, &b, &r), &w, i, h), g);
     }
-    for i in 0..b.len() {
-        close("db", i, fd(&mut |v| loss(s, &x, &w, v, &r), &b, i, h), db[i]);
+    for (i, &g) in db.iter().enumerate() {
+        close("db", i, fd(&mut |v| loss(s, &x, &w, v, &r), &b, i, h), g);
     }
+    assert_eq!((dx.len(), dw.len(), db.len()), (x.len(), w.len(), b.len()));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The generator network f(Z; W) on the GPU: its weights, the activations of one batch, and
 //! the three op sequences ABP needs, built once: forward, back-propagation to Z (for the
-//! Langevin inference) and back-propagation to W (for learning).
+//! Langevin inference) and back-propagation to W (for learning). The network is any sequential
+//! stack of the spec's layers: a bottom-up one (conv2d, flatten, dense) serves as an encoder,
+//! its "latent" the image it reads and `to_latent_seq` its back-propagation to that image.
 
 use super::spec::{Layer, Shape, Spec};
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};

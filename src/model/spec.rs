@@ -7,6 +7,15 @@
 //! ```
 //! `latent` is the per-example shape of Z as [channels, height, width]: `[d, 1, 1]` for a vector
 //! of d factors, `[1, h, w]` for an image of factors, `[1, 1, t]` for a sequence.
+//!
+//! The same description serves bottom-up networks (an encoder from an image to its factors),
+//! whose input shape is then `latent`, with the layers `conv2d`, `conv1d` (PyTorch's Conv2d and
+//! Conv1d, no output padding) and `flatten`:
+//! ```json
+//! { "latent": [1, 28, 28],
+//!   "layers": [ {"type": "conv2d", "channels": 32, "kernel": 4, "stride": 2, "padding": 1},
+//!               {"type": "leaky_relu"}, {"type": "flatten"}, {"type": "dense", "out": 20} ] }
+//! ```
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
