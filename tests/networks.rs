@@ -2,7 +2,7 @@
 //! to the weights, GPU against the plain-Rust twin.
 mod common;
 use abprop::model::reference::Reference;
-use abprop::model::{init_params, presets, Generator, Spec};
+use abprop::model::{init_params, presets, Generator, Layer, Spec};
 use common::*;
 
 /// Relative to each tensor's largest value: ~20x the worst seen on lavapipe and llvmpipe GL
@@ -65,8 +65,15 @@ fn check(name: &str, spec: &Spec, batch: usize, rtol: f32) {
         rtol,
         1e-6,
     );
-    // The learning sequence: the output gradient is intact (nothing writes it).
+    // The learning sequence: the output gradient is intact (nothing writes it). It skips the
+    // gradient w.r.t. Z (the first layer's backward pass to its input): a sentinel there stays.
+    let sentinel = vec![f32::NAN; gen.latent_grad().len()];
+    g.write(gen.latent_grad(), &sentinel).unwrap();
     g.run(&gen.to_weights_seq()).unwrap();
+    assert!(
+        g.read::<f32>(gen.latent_grad()).unwrap().iter().all(|v| v.is_nan()),
+        "{name}: learning wrote the gradient w.r.t. Z"
+    );
     let got = gen.read_grads(g).unwrap();
     let scale = |v: &[f32]| v.iter().fold(0f32, |m, x| m.max(x.abs()));
     for (k, (p, want)) in got.iter().zip(&dparams).enumerate() {
@@ -113,6 +120,72 @@ fn sound_net_60000_gpu_matches_cpu() {
     let spec = presets::sound_net();
     assert_eq!(spec.output().unwrap(), [1, 1, 60000]);
     check("sound", &spec, 1, RTOL);
+}
+
+/// The bottom-up encoder of the IABP/HiABP models on MNIST shapes: image -> 2 d values (the
+/// mean and log-variance of q(z | y) for d = 10).
+fn mnist_encoder(d: usize) -> Spec {
+    let conv = |channels| Layer::Conv2d {
+        channels,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    };
+    Spec {
+        latent: [1, 28, 28],
+        layers: vec![
+            conv(32),
+            Layer::LeakyRelu { slope: 0.2 },
+            conv(64),
+            Layer::LeakyRelu { slope: 0.2 },
+            Layer::Flatten,
+            Layer::Dense { out: 2 * d },
+        ],
+        encoder: None,
+    }
+}
+
+#[test]
+fn mnist_encoder_gpu_matches_cpu() {
+    let spec = mnist_encoder(10);
+    let shapes = spec.shapes().unwrap();
+    assert_eq!(shapes[1], [32, 14, 14]);
+    assert_eq!(shapes[3], [64, 7, 7]);
+    assert_eq!(shapes[5], [64 * 7 * 7, 1, 1]);
+    assert_eq!(spec.output().unwrap(), [20, 1, 1]);
+    // "Z" is the encoder's input, the image: its gradient is the encoder's back-propagation
+    // to its input.
+    check("mnist encoder", &spec, 5, RTOL);
+    check("mnist encoder batch 1", &spec, 1, RTOL);
+}
+
+/// A 1-D encoder (conv1d, flatten) and a decoder that starts with a convolution, so that the
+/// convolution's backward pass to its input is the one learning skips.
+#[test]
+fn conv1d_encoder_and_conv_first_nets_gpu_match_cpu() {
+    let spec = Spec::from_json(
+        r#"{"latent": [1, 1, 400], "layers": [
+            {"type": "conv1d", "channels": 16, "kernel": 25, "stride": 10, "padding": 8},
+            {"type": "leaky_relu"},
+            {"type": "conv1d", "channels": 32, "kernel": 5, "stride": 2, "padding": 2},
+            {"type": "tanh"},
+            {"type": "flatten"},
+            {"type": "dense", "out": 6}]}"#,
+    )
+    .unwrap();
+    assert_eq!(spec.shapes().unwrap()[3], [32, 1, 20]);
+    check("conv1d encoder", &spec, 3, RTOL);
+    let spec = Spec::from_json(
+        r#"{"latent": [3, 9, 7], "layers": [
+            {"type": "conv2d", "channels": 8, "kernel": 3, "stride": 1, "padding": 1},
+            {"type": "batch_norm"}, {"type": "relu"},
+            {"type": "conv_transpose2d", "channels": 4, "kernel": 4, "stride": 2, "padding": 1},
+            {"type": "conv2d", "channels": 2, "kernel": 5, "stride": 3, "padding": 2},
+            {"type": "sigmoid"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(spec.output().unwrap(), [2, 6, 5]);
+    check("conv first", &spec, 2, RTOL);
 }
 
 #[test]

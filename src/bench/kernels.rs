@@ -6,6 +6,7 @@ use crate::gpu::{Gpu, Op, Timer};
 use crate::model::{generator::conv_shapes, presets};
 use crate::ops::activation::{self, Activation};
 use crate::ops::batch_norm::{self, BnShape};
+use crate::ops::conv;
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
 use crate::ops::{copy, gemm, langevin, loss, optim, philox};
@@ -45,7 +46,7 @@ impl Row {
 
 /// Whether a kernel is measured against the SGEMM yardstick (else against copy).
 pub(super) fn gemm_class(kernel: &str) -> bool {
-    kernel.starts_with("conv_transpose") || kernel.starts_with("dense")
+    kernel.starts_with("conv_transpose") || kernel.starts_with("conv2d") || kernel.starts_with("dense")
 }
 
 /// A named layer shape of one of the paper's networks.
@@ -74,6 +75,30 @@ pub fn paper_conv_cases() -> Result<Vec<ConvCase>> {
         }
     }
     Ok(v)
+}
+
+/// The convolutions of the bottom-up encoder of the IABP/HiABP models on MNIST (batch 64):
+/// [1, 28, 28] -> 32 channels -> 64 channels, kernel 4, stride 2, padding 1.
+pub fn encoder_conv_cases() -> Vec<(&'static str, conv::ConvShape)> {
+    vec![
+        ("encoder L1", conv::ConvShape::conv2d(64, 1, 32, 28, 28, 4, 2, 1)),
+        ("encoder L2", conv::ConvShape::conv2d(64, 32, 64, 14, 14, 4, 2, 1)),
+    ]
+}
+
+fn strided_desc(s: &conv::ConvShape) -> String {
+    format!(
+        "n{} {}->{} {}x{}->{}x{} k{} s{}",
+        s.batch,
+        s.c_in,
+        s.c_out,
+        s.h_in,
+        s.w_in,
+        s.h_out(),
+        s.w_out(),
+        s.kw,
+        s.sw
+    )
 }
 
 pub(super) fn random(
@@ -231,6 +256,30 @@ pub fn kernels(gpu: &Gpu, filter: &str, mut each: impl FnMut(&Row)) -> Result<Ve
             conv_transpose::forward(gpu, &s, &x, &w, &b, &y)?,
             conv_transpose::backward_input(gpu, &s, &y, &w, &dx)?,
             conv_transpose::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
+        ];
+        for (name, op) in names.iter().zip(&ops) {
+            if want(name) {
+                push(time_against(gpu, &timer, name, shape.clone(), op, &sgemm)?, &mut rows);
+            }
+        }
+    }
+    for (layer, s) in encoder_conv_cases() {
+        let names = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weights"];
+        if !names.iter().any(|k| want(k)) {
+            break;
+        }
+        let x = random(gpu, "x", &[s.batch, s.c_in, s.h_in, s.w_in], &mut rng)?;
+        let w = random(gpu, "w", &[s.c_out, s.c_in, s.kh, s.kw], &mut rng)?;
+        let b = random(gpu, "b", &[s.c_out], &mut rng)?;
+        let y = random(gpu, "y", &[s.batch, s.c_out, s.h_out(), s.w_out()], &mut rng)?;
+        let dx = gpu.zeros("dx", &x.shape)?;
+        let dw = gpu.zeros("dw", &w.shape)?;
+        let db = gpu.zeros("db", &b.shape)?;
+        let shape = format!("{layer} {}", strided_desc(&s));
+        let ops = [
+            conv::forward(gpu, &s, &x, &w, &b, &y)?,
+            conv::backward_input(gpu, &s, &y, &w, &dx)?,
+            conv::backward_weights(gpu, &s, &x, &y, &dw, &db)?,
         ];
         for (name, op) in names.iter().zip(&ops) {
             if want(name) {
@@ -407,6 +456,17 @@ mod tests {
         assert_eq!(names[4], "texture L5 n1 64->3 112x112->224x224 k5 s2");
         assert_eq!(names[5], "object L1 n64 512->256 4x4->8x8 k5 s2");
         assert_eq!(names[12], "sound L4 n1 64->1 len 6000->60000 k25 s10");
+        let e: Vec<String> = encoder_conv_cases()
+            .iter()
+            .map(|(l, s)| format!("{l} {}", strided_desc(s)))
+            .collect();
+        assert_eq!(
+            e,
+            [
+                "encoder L1 n64 1->32 28x28->14x14 k4 s2",
+                "encoder L2 n64 32->64 14x14->7x7 k4 s2"
+            ]
+        );
     }
 
     #[test]
@@ -414,6 +474,7 @@ mod tests {
         // GEMM-class rows compare GFLOP/s with sgemm's, the others GB/s with copy's.
         assert_eq!(row("conv_transpose_forward", 30.0, 1.0, Some(40.0)).share(), Some(0.75));
         assert_eq!(row("dense_forward", 10.0, 1.0, Some(40.0)).share(), Some(0.25));
+        assert_eq!(row("conv2d_backward_input", 20.0, 1.0, Some(40.0)).share(), Some(0.5));
         assert_eq!(row("activation_forward", 1.0, 3.0, Some(4.0)).share(), Some(0.75));
         assert_eq!(row("sgemm", 50.0, 1.0, None).share(), None);
         assert_eq!(row("residual", 1.0, 3.0, Some(0.0)).share(), None);

@@ -1,12 +1,15 @@
 //! The generator network f(Z; W) on the GPU: its weights, the activations of one batch, and
 //! the three op sequences ABP needs, built once: forward, back-propagation to Z (for the
-//! Langevin inference) and back-propagation to W (for learning).
+//! Langevin inference) and back-propagation to W (for learning). The network is any sequential
+//! stack of the spec's layers: a bottom-up one (conv2d, flatten, dense) serves as an encoder,
+//! its "latent" the image it reads and `to_latent_seq` its back-propagation to that image.
 
 use super::spec::{Layer, Shape, Spec};
 use crate::gpu::{Dispatch, Gpu, Op, Tensor};
 use crate::ops::activation::{self, Activation};
 use crate::ops::affine;
 use crate::ops::batch_norm::{self, BnShape};
+use crate::ops::conv;
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
 use crate::seed::{Seed, Stream};
@@ -49,7 +52,10 @@ pub struct Generator {
 /// The layer kinds with parameters and how their shapes map to the ops' shapes.
 pub(crate) enum Kind {
     Dense(DenseShape),
+    /// A transposed convolution.
     Conv(ConvShape),
+    /// A convolution; `true` for 1-D (weight [out, in, k]), `false` for 2-D ([out, in, k, k]).
+    Strided(conv::ConvShape, bool),
     Bn(BnShape, f32),
     Act(Activation),
     Reshape,
@@ -97,6 +103,25 @@ pub(crate) fn kind(layer: &Layer, input: Shape, output: Shape, batch: usize) -> 
             padding,
             output_padding,
         )),
+        Layer::Conv2d {
+            channels,
+            kernel,
+            stride,
+            padding,
+        } => Kind::Strided(
+            conv::ConvShape::conv2d(batch, c, channels, h, w, kernel, stride, padding),
+            false,
+        ),
+        Layer::Conv1d {
+            channels,
+            kernel,
+            stride,
+            padding,
+        } => Kind::Strided(
+            conv::ConvShape::conv1d(batch, c, channels, w, kernel, stride, padding),
+            true,
+        ),
+        Layer::Flatten => Kind::Reshape,
         Layer::BatchNorm { eps } => Kind::Bn(
             BnShape {
                 batch,
@@ -122,6 +147,9 @@ pub(crate) fn param_shapes(k: &Kind) -> Vec<(&'static str, Vec<usize>)> {
             vec![("weight", vec![s.c_in, s.c_out, s.kw]), ("bias", vec![s.c_out])]
         }
         Kind::Conv(s) => vec![("weight", vec![s.c_in, s.c_out, s.kh, s.kw]), ("bias", vec![s.c_out])],
+        // PyTorch's Conv1d [out, in, k] and Conv2d [out, in, kh, kw].
+        Kind::Strided(s, true) => vec![("weight", vec![s.c_out, s.c_in, s.kw]), ("bias", vec![s.c_out])],
+        Kind::Strided(s, false) => vec![("weight", vec![s.c_out, s.c_in, s.kh, s.kw]), ("bias", vec![s.c_out])],
         Kind::Bn(s, _) => vec![("weight", vec![s.channels]), ("bias", vec![s.channels])],
         _ => vec![],
     }
@@ -287,6 +315,7 @@ impl Generator {
             let op = match k {
                 Kind::Dense(s) => dense::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
                 Kind::Conv(s) => conv_transpose::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
+                Kind::Strided(s, _) => conv::forward(gpu, s, a, &p[0].value, &p[1].value, o)?,
                 Kind::Bn(s, _) if self.affine[i].is_some() => {
                     let (fa, fb) = self.affine[i].as_ref().unwrap();
                     Op::from(affine::forward(gpu, s, a, fa, Some(fb), o)?)
@@ -322,6 +351,10 @@ impl Generator {
                 Kind::Conv(s) => (
                     Some(conv_transpose::backward_input(gpu, s, go, &p[0].value, gi)?),
                     Some(conv_transpose::backward_weights(gpu, s, a, go, &p[0].grad, &p[1].grad)?),
+                ),
+                Kind::Strided(s, _) => (
+                    Some(conv::backward_input(gpu, s, go, &p[0].value, gi)?),
+                    Some(conv::backward_weights(gpu, s, a, go, &p[0].grad, &p[1].grad)?),
                 ),
                 Kind::Bn(s, _) if self.affine[i].is_some() => {
                     // Eval mode: dx = a dy; no weight gradients.

@@ -160,6 +160,12 @@ pub fn iabp_mnist_net(d: usize, c: [usize; 2]) -> Spec {
         padding: 1,
         output_padding: 0,
     };
+    let down = |channels| Layer::Conv2d {
+        channels,
+        kernel: 4,
+        stride: 2,
+        padding: 1,
+    };
     Spec {
         latent: [d, 1, 1],
         layers: vec![
@@ -172,10 +178,11 @@ pub fn iabp_mnist_net(d: usize, c: [usize; 2]) -> Spec {
             Layer::Sigmoid,
         ],
         encoder: Some(vec![
-            Layer::Dense { out: c[0] * 16 },
+            down(c[0]),
             leaky(),
-            Layer::Dense { out: c[1] * 4 },
+            down(c[1]),
             leaky(),
+            Layer::Flatten,
             Layer::Dense { out: 2 * d },
         ]),
     }

@@ -4,7 +4,7 @@
 use super::generator::Population;
 use super::generator::{kind, param_shapes, HostParams, Kind};
 use super::spec::Spec;
-use crate::ops::{activation, affine, batch_norm, conv_transpose, dense};
+use crate::ops::{activation, affine, batch_norm, conv, conv_transpose, dense};
 use anyhow::Result;
 
 pub struct Reference {
@@ -62,6 +62,7 @@ impl Reference {
             let (y, st) = match k {
                 Kind::Dense(s) => (dense::cpu::forward(s, x, self.p(i, 0), self.p(i, 1)), None),
                 Kind::Conv(s) => (conv_transpose::cpu::forward(s, x, self.p(i, 0), self.p(i, 1)), None),
+                Kind::Strided(s, _) => (conv::cpu::forward(s, x, self.p(i, 0), self.p(i, 1)), None),
                 Kind::Bn(s, eps) => {
                     let (y, st) = batch_norm::cpu::forward(s, *eps, x, self.p(i, 0), self.p(i, 1));
                     (y, Some(st))
@@ -83,6 +84,7 @@ impl Reference {
             x = match k {
                 Kind::Dense(s) => dense::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
                 Kind::Conv(s) => conv_transpose::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
+                Kind::Strided(s, _) => conv::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
                 Kind::Bn(s, eps) => {
                     let (mean, var) = pop.layer(i)?;
                     let (a, b) = affine::cpu::fold(self.p(i, 0), self.p(i, 1), mean, var, *eps);
@@ -115,6 +117,12 @@ impl Reference {
                     grads[f] = dw;
                     grads[f + 1] = db;
                     conv_transpose::cpu::backward_input(s, &g, self.p(i, 0))
+                }
+                Kind::Strided(s, _) => {
+                    let (dw, db) = conv::cpu::backward_weights(s, x, &g);
+                    grads[f] = dw;
+                    grads[f + 1] = db;
+                    conv::cpu::backward_input(s, &g, self.p(i, 0))
                 }
                 Kind::Bn(s, _) => {
                     let (dx, dg, db) = batch_norm::cpu::backward(s, x, self.p(i, 0), t.stats[i].as_ref().unwrap(), &g);

@@ -8,6 +8,15 @@
 //! `latent` is the per-example shape of Z as [channels, height, width]: `[d, 1, 1]` for a vector
 //! of d factors, `[1, h, w]` for an image of factors, `[1, 1, t]` for a sequence.
 //!
+//! The same description serves bottom-up networks (an encoder from an image to its factors),
+//! whose input shape is then `latent`, with the layers `conv2d`, `conv1d` (PyTorch's Conv2d and
+//! Conv1d, no output padding) and `flatten`:
+//! ```json
+//! { "latent": [1, 28, 28],
+//!   "layers": [ {"type": "conv2d", "channels": 32, "kernel": 4, "stride": 2, "padding": 1},
+//!               {"type": "leaky_relu"}, {"type": "flatten"}, {"type": "dense", "out": 20} ] }
+//! ```
+//!
 //! An optional `encoder` (IABP, Sun, Liu and Zhou 2021) is a bottom-up network of the same layer
 //! types from the generator's output shape to `[2 d, 1, 1]`: per example the mean mu(x) (the
 //! first d values) and the log-variance log sigma(x)^2 (the next d) of the proposal
@@ -47,6 +56,23 @@ pub enum Layer {
         #[serde(default)]
         output_padding: usize,
     },
+    /// Convolution (PyTorch's Conv2d, square kernel): out = floor((n + 2 padding - kernel) /
+    /// stride) + 1 along each spatial axis.
+    Conv2d {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// Convolution along the width axis of a [channels, 1, length] tensor (PyTorch's Conv1d).
+    Conv1d {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    /// [c, h, w] -> [c h w, 1, 1] (the values stay where they are).
+    Flatten,
     BatchNorm {
         #[serde(default = "default_eps")]
         eps: f32,
@@ -109,6 +135,12 @@ pub struct Spec {
     /// The bottom-up network that proposes each chain's start (see the module's header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<Vec<Layer>>,
+}
+
+/// A convolution's output size floor((n + 2p - k) / s) + 1, None when the kernel is larger
+/// than the padded input.
+fn strided_out(n: usize, k: usize, s: usize, p: usize) -> Option<usize> {
+    Some((n + 2 * p).checked_sub(k)? / s + 1)
 }
 
 fn conv_out(n: usize, k: usize, s: usize, p: usize, op: usize) -> Option<usize> {
@@ -174,6 +206,48 @@ impl Layer {
                     None => bail!("padding {padding} leaves no output for input {x:?}"),
                 }
             }
+            Layer::Conv2d {
+                channels,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if channels == 0 || kernel == 0 || stride == 0 {
+                    bail!("channels, kernel and stride must be positive");
+                }
+                match (
+                    strided_out(h, kernel, stride, padding),
+                    strided_out(w, kernel, stride, padding),
+                ) {
+                    (Some(ho), Some(wo)) => [channels, ho, wo],
+                    _ => bail!(
+                        "kernel {kernel} is larger than the padded input {}x{} (input {h}x{w}, padding {padding})",
+                        h + 2 * padding,
+                        w + 2 * padding
+                    ),
+                }
+            }
+            Layer::Conv1d {
+                channels,
+                kernel,
+                stride,
+                padding,
+            } => {
+                if h != 1 {
+                    bail!("a 1-D convolution needs input [channels, 1, length], got {x:?}");
+                }
+                if channels == 0 || kernel == 0 || stride == 0 {
+                    bail!("channels, kernel and stride must be positive");
+                }
+                match strided_out(w, kernel, stride, padding) {
+                    Some(wo) => [channels, 1, wo],
+                    None => bail!(
+                        "kernel {kernel} is larger than the padded input of length {} (length {w}, padding {padding})",
+                        w + 2 * padding
+                    ),
+                }
+            }
+            Layer::Flatten => [c * h * w, 1, 1],
             Layer::BatchNorm { eps } => {
                 // NaN fails too.
                 if eps.is_nan() || eps <= 0.0 {
@@ -197,6 +271,9 @@ impl Layer {
             Layer::Reshape { .. } => "reshape",
             Layer::ConvTranspose2d { .. } => "conv_transpose2d",
             Layer::ConvTranspose1d { .. } => "conv_transpose1d",
+            Layer::Conv2d { .. } => "conv2d",
+            Layer::Conv1d { .. } => "conv1d",
+            Layer::Flatten => "flatten",
             Layer::BatchNorm { .. } => "batch_norm",
             Layer::Relu => "relu",
             Layer::LeakyRelu { .. } => "leaky_relu",
@@ -289,10 +366,10 @@ impl Spec {
         if self
             .layers
             .iter()
-            .any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. }))
+            .any(|l| matches!(l, Layer::Dense { .. } | Layer::Reshape { .. } | Layer::Flatten))
             && latent != self.latent
         {
-            bail!("only fully convolutional models accept another latent size (this one has a dense or reshape layer)");
+            bail!("only fully convolutional models accept another latent size (this one has a dense, reshape or flatten layer)");
         }
         let s = Spec {
             latent,

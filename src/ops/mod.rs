@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod affine;
 pub mod batch_norm;
+pub mod conv;
 pub mod conv_transpose;
 pub mod copy;
 pub mod dense;

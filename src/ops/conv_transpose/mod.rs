@@ -467,18 +467,25 @@ pub fn backward_weights_with(
     dw: &Tensor,
     db: &Tensor,
 ) -> Result<Op> {
+    check("db", db, s.c_out, s)?;
+    let op = backward_dw_with(gpu, o, s, x, dy, dw)?;
+    Ok(op.then(reduce::channel_sum(gpu, dy, s.batch, s.c_out, s.out_positions(), db)?))
+}
+
+/// dw alone (overwritten), without the bias gradient: [`backward_weights_with`] less its
+/// `reduce::channel_sum` (src/ops/conv.rs uses it for the convolution's weight gradient,
+/// whose bias gradient is another sum).
+pub fn backward_dw_with(gpu: &Gpu, o: &Options, s: &ConvShape, x: &Tensor, dy: &Tensor, dw: &Tensor) -> Result<Op> {
     s.validate()?;
     check("x", x, s.x_len(), s)?;
     check("dy", dy, s.y_len(), s)?;
     check("dw", dw, s.w_len(), s)?;
-    check("db", db, s.c_out, s)?;
     let ct = s.c_out * s.taps();
     let p = s.positions();
     // With few input positions (K = batch h_in w_in < 256) every tile is short and the gather's
     // per-tile set-up costs more than packing the windows once.
     if window_input_wins(gpu, o, s) && (o.phase.is_some() || s.batch * p >= 256) {
-        let op = backward_weights_window(gpu, o, s, x, dy, dw)?;
-        return Ok(op.then(reduce::channel_sum(gpu, dy, s.batch, s.c_out, s.out_positions(), db)?));
+        return backward_weights_window(gpu, o, s, x, dy, dw);
     }
     let bc = o.chunk(s.batch, ct * p);
     let kernel = o.pick(gpu, s.c_in, ct, bc * p);
@@ -504,8 +511,7 @@ pub fn backward_weights_with(
         )?);
         b0 += n;
     }
-    let op = Op::new(ds).with_scratch(ap).with_scratch(bp);
-    Ok(op.then(reduce::channel_sum(gpu, dy, s.batch, s.c_out, s.out_positions(), db)?))
+    Ok(Op::new(ds).with_scratch(ap).with_scratch(bp))
 }
 
 /// The plain-Rust twin: direct loops, f64 accumulation.
