@@ -51,9 +51,9 @@ impl Encoder {
         key: [u32; 2],
         step: u32,
     ) -> Result<Encoder> {
-        let enc_spec = spec
-            .encoder_spec()?
-            .context("this model has no encoder: --init encoder needs one (the iabp presets, or an \"encoder\" in the spec)")?;
+        let enc_spec = spec.encoder_spec()?.context(
+            "this model has no encoder: --init encoder needs one (the iabp presets, or an \"encoder\" in the spec)",
+        )?;
         let net = Generator::new(gpu, &enc_spec, gen.batch, params)?;
         let d = spec.latent_dim();
         let step = gpu.upload::<u32>("propose step", &[1], &[step])?;

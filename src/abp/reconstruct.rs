@@ -101,7 +101,10 @@ pub fn reconstruct(
     let mut gen: Option<(Generator, ObservedShared)> = None;
     let mut enc: Option<(Generator, crate::gpu::Op)> = None;
     let enc_spec = match o.encoder {
-        Some(_) => Some(spec.encoder_spec()?.context("the model has no encoder to start the chains")?),
+        Some(_) => Some(
+            spec.encoder_spec()?
+                .context("the model has no encoder to start the chains")?,
+        ),
         None => None,
     };
     while start < n {

@@ -17,6 +17,10 @@ pub struct TrainRow {
     pub iter_s: f64,
     pub infer_s: f64,
     pub learn_s: f64,
+    /// The encoder's passes alone (its forward pass and proposal, its fit and learning) per
+    /// batch, for models trained with `--init encoder`, and their share of the iteration.
+    pub encoder_s: Option<f64>,
+    pub encoder_share: Option<f64>,
     pub gflops: f64,
     pub submits: f64,
     pub readbacks: f64,
@@ -64,7 +68,18 @@ pub fn train(gpu: &Gpu, preset: &str, iterations: usize, batch: Option<usize>) -
     let learn = t.learn_seq(0);
     let infer_s = timer.time(gpu, &infer, 1)?;
     let learn_s = timer.time(gpu, &learn, 1)?;
-    let flops: f64 = infer.iter().chain(learn.iter()).map(|d| d.flops).sum();
+    let mut flops: f64 = infer.iter().chain(learn.iter()).map(|d| d.flops).sum();
+    let encoder_s = match &t.encoder {
+        Some(e) => {
+            let (mut prop, mut fit) = (Vec::new(), Vec::new());
+            e.propose_seq(0, &mut prop);
+            e.learn_seq(&mut fit);
+            flops += fit.iter().map(|d| d.flops).sum::<f64>();
+            prop.extend(fit);
+            Some(timer.time(gpu, &prop, 1)?)
+        }
+        None => None,
+    };
     let n = 1024;
     let a = random(gpu, "a", &[n, n], &mut rng)?;
     let b = random(gpu, "b", &[n, n], &mut rng)?;
@@ -77,6 +92,8 @@ pub fn train(gpu: &Gpu, preset: &str, iterations: usize, batch: Option<usize>) -
         iter_s,
         infer_s,
         learn_s,
+        encoder_s,
+        encoder_share: encoder_s.map(|e| e / iter_s),
         gflops: flops / iter_s * 1e-9,
         submits,
         readbacks,

@@ -84,8 +84,12 @@ pub fn run(b: Bench) -> Result<()> {
                 println!("{}", bench::json_line(&gpu, &r));
             } else {
                 println!("adapter: {} ({:?})", gpu.info.name, gpu.info.backend);
+                let enc = match (r.encoder_s, r.encoder_share) {
+                    (Some(s), Some(f)) => format!(", encoder {s:.3} s ({:.0}% of the iteration)", 100.0 * f),
+                    _ => String::new(),
+                };
                 println!(
-                    "{}: batch {}, {:.3} s/iteration (inference {:.3} s, learning {:.3} s), {:.1} GFLOP/s, {} submits and {} read-backs per iteration; yardstick sgemm {:.1} GFLOP/s",
+                    "{}: batch {}, {:.3} s/iteration (inference {:.3} s, learning {:.3} s{enc}), {:.1} GFLOP/s, {} submits and {} read-backs per iteration; yardstick sgemm {:.1} GFLOP/s",
                     r.preset, r.batch, r.iter_s, r.infer_s, r.learn_s, r.gflops, r.submits, r.readbacks, r.sgemm_gflops
                 );
             }

@@ -110,7 +110,11 @@ pub fn run(a: ReconArgs) -> Result<()> {
     println!(
         "reconstructed {n} examples: mean squared error {:.5} (values in {})",
         r.mean_mse(),
-        if range == crate::model::Range::Unit { "[0, 1]" } else { "[-1, 1]" }
+        if range == crate::model::Range::Unit {
+            "[0, 1]"
+        } else {
+            "[-1, 1]"
+        }
     );
     if let Some(acc) = r.acceptance {
         println!("HMC acceptance rate {acc:.3}");

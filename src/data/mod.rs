@@ -293,10 +293,16 @@ pub fn read_mnist_digits(dir: &Path) -> Result<(Vec<u8>, Vec<u8>)> {
 fn load_mnist_digits(dir: &Path, opt: &LoadOptions) -> Result<Dataset> {
     let [c, h, w] = opt.shape;
     if c != 1 {
-        bail!("{}: MNIST digits are gray but the model makes {c} channels", dir.display());
+        bail!(
+            "{}: MNIST digits are gray but the model makes {c} channels",
+            dir.display()
+        );
     }
     if (h, w) != (28, 28) && !opt.resize {
-        bail!("{}: the digits are 28x28 but the model makes {w}x{h} images: pass --resize to resize them", dir.display());
+        bail!(
+            "{}: the digits are 28x28 but the model makes {w}x{h} images: pass --resize to resize them",
+            dir.display()
+        );
     }
     let (pixels, labels) = read_mnist_digits(dir)?;
     let n = opt.limit.unwrap_or(usize::MAX).min(labels.len());

@@ -73,8 +73,14 @@ pub fn run_method(
             ..m.spec.clone()
         },
     };
-    setup.say(&format!("{} (T = {t}): training on {} images", m.name, train_data.len()));
-    let trained = train(gpu, setup, &spec, &hyper, train_data, &Observation::Full, dir, |_| Ok(None))?;
+    setup.say(&format!(
+        "{} (T = {t}): training on {} images",
+        m.name,
+        train_data.len()
+    ));
+    let trained = train(gpu, setup, &spec, &hyper, train_data, &Observation::Full, dir, |_| {
+        Ok(None)
+    })?;
     let tr = &trained.trainer;
     let params = tr.gen.read_params(gpu)?;
     let pop = tr.population()?;
@@ -95,7 +101,14 @@ pub fn run_method(
     };
     let full = reconstruct(gpu, &spec, &params, test, &Observation::Full, &opts(t, enc.as_ref()))?;
     let alone = match &enc {
-        Some(e) => Some(reconstruct(gpu, &spec, &params, test, &Observation::Full, &opts(0, Some(e)))?),
+        Some(e) => Some(reconstruct(
+            gpu,
+            &spec,
+            &params,
+            test,
+            &Observation::Full,
+            &opts(0, Some(e)),
+        )?),
         None => None,
     };
     let [_, h, w] = test.shape;
@@ -150,7 +163,15 @@ pub fn table(rows: &[MethodRow]) -> String {
         })
         .collect();
     report::table(
-        &["method", "levels", "T", "test MSE [E]", "test MSE ([E+L] / Langevin)", "train MSE", "seconds"],
+        &[
+            "method",
+            "levels",
+            "T",
+            "test MSE [E]",
+            "test MSE ([E+L] / Langevin)",
+            "train MSE",
+            "seconds",
+        ],
         &body,
     )
 }

@@ -23,7 +23,7 @@ fn check(what: &str, enc: &Tensor, z: &Tensor, d: usize) -> Result<usize> {
     ensure!(d > 0, "proposal::{what}: d must be positive");
     let n = z.len();
     ensure!(
-        n % d == 0 && enc.len() == 2 * n,
+        n.is_multiple_of(d) && enc.len() == 2 * n,
         "proposal::{what}: the encoder's output {:?} does not hold a mean and a log-variance for each of z's {:?} values",
         enc.shape,
         z.shape
@@ -75,7 +75,12 @@ pub fn propose(
 /// The encoder's output gradient `grad` [batch, 2d] of the fit of N(mu, sigma^2) to `z`.
 pub fn fit(gpu: &Gpu, enc: &Tensor, z: &Tensor, d: usize, grad: &Tensor) -> Result<Op> {
     let n = check("fit", enc, z, d)?;
-    ensure!(grad.len() == enc.len(), "proposal::fit: grad {:?} is not shaped as the encoder's output {:?}", grad.shape, enc.shape);
+    ensure!(
+        grad.len() == enc.len(),
+        "proposal::fit: grad {:?} is not shaped as the encoder's output {:?}",
+        grad.shape,
+        enc.shape
+    );
     let n4 = n.div_ceil(4);
     let params = Params::new().u(n).u(n4).u(d).u(0).u(0).u(0);
     let dsp = gpu.elementwise(
@@ -105,7 +110,11 @@ pub mod cpu {
         (0..enc.len() / 2)
             .map(|i| {
                 let (mu, lv) = stats(enc, d, i);
-                let eps = if noise { normal_at(key, step, index_offset + i as u32) } else { 0.0 };
+                let eps = if noise {
+                    normal_at(key, step, index_offset + i as u32)
+                } else {
+                    0.0
+                };
                 mu + (0.5 * lv).exp() * eps
             })
             .collect()
@@ -126,10 +135,10 @@ pub mod cpu {
     /// The gradient of `-loss` w.r.t. the encoder's output, as the shader computes it.
     pub fn fit(enc: &[f32], z: &[f32], d: usize) -> Vec<f32> {
         let mut g = vec![0.0; enc.len()];
-        for i in 0..z.len() {
+        for (i, &zi) in z.iter().enumerate() {
             let (b, k) = (i / d, i % d);
             let (mu, lv) = stats(enc, d, i);
-            let (r, w) = (z[i] - mu, (-lv).exp());
+            let (r, w) = (zi - mu, (-lv).exp());
             g[b * 2 * d + k] = r * w;
             g[b * 2 * d + d + k] = 0.5 * (r * r * w - 1.0);
         }
