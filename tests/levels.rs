@@ -1,8 +1,9 @@
 //! HiABP's latent levels (Sun, Liu and Zhou 2021): the strided copy and accumulation kernels
 //! against their CPU twin; the plain-Rust twin of `take`, `inject` and `head` layers against
 //! finite differences; a 3-level generator and a 3-head encoder on the GPU against the twin
-//! (forward, back-propagation to the input and to the weights); the HiABP MNIST preset; and
-//! the spec's checks of the levels.
+//! (forward, back-propagation to the input and to the weights); the HiABP MNIST preset; the
+//! spec's checks of the levels; and a few iterations of the trainer with the preset and its
+//! encoder (`--init encoder`), every head and inject layer learning.
 mod common;
 use abprop::model::reference::Reference;
 use abprop::model::{presets, Layer, Spec};
@@ -551,4 +552,71 @@ fn the_spec_checks_the_levels() {
     assert_eq!(iabp.encoder_spec().unwrap().unwrap().output().unwrap(), [32, 1, 1]);
     // Another latent size is refused with levels.
     assert!(s.with_latent([6, 1, 1]).is_err());
+}
+
+// ---- with the trainer ----
+
+/// `n` 28x28 images in [0, 1]: a Gaussian blob each, at a random place and width.
+fn blobs(n: usize, seed: u64) -> abprop::data::Dataset {
+    let mut r = rng(seed);
+    let mut values = Vec::with_capacity(n * 784);
+    for _ in 0..n {
+        let p = uniform(&mut r, 3, 0.0, 1.0);
+        let (cy, cx, s) = (7.0 + 14.0 * p[0], 7.0 + 14.0 * p[1], 2.5 + 3.0 * p[2]);
+        for y in 0..28 {
+            for x in 0..28 {
+                let d2 = (y as f32 - cy).powi(2) + (x as f32 - cx).powi(2);
+                values.push((-d2 / (2.0 * s * s)).exp());
+            }
+        }
+    }
+    abprop::data::Dataset {
+        shape: [1, 28, 28],
+        values,
+        names: (0..n).map(|i| format!("blob{i}")).collect(),
+        rate: None,
+    }
+}
+
+#[test]
+fn a_hiabp_model_trains_with_its_encoder() {
+    use abprop::abp::{config, Observation, Trainer};
+    let g = gpu();
+    let spec = presets::hiabp_mnist_net(&[4, 6, 8], [8, 16]);
+    let mut h = config::preset("iabp-mnist-quick").unwrap().hyper;
+    assert_eq!(h.chains, config::Chains::Encoder);
+    h.iterations = 15;
+    h.batch = 10;
+    h.langevin_steps = 5;
+    let data = blobs(40, 3);
+    let mut t = Trainer::new(g, &spec, &h, &data, &Observation::Full, None).unwrap();
+    let before = t.checkpoint().unwrap();
+    let mut first = None;
+    t.train(|_, s| {
+        first.get_or_insert(s.mse);
+        Ok(())
+    })
+    .unwrap();
+    let (first, last) = (first.unwrap(), t.last_error.unwrap());
+    println!("HiABP training mse {first:.4} -> {last:.4}");
+    assert!(
+        last.is_finite() && last < 0.8 * first,
+        "training error {first} -> {last}"
+    );
+    let after = t.checkpoint().unwrap();
+    // Every head's weights are saved and learn; so do the inject layers'.
+    let enc = spec.encoder.as_ref().unwrap();
+    for (i, l) in enc.iter().enumerate().filter(|(_, l)| matches!(l, Layer::Head { .. })) {
+        let k = format!("encoder.{i}.weight");
+        assert_ne!(after.tensors[&k], before.tensors[&k], "{k} ({l:?}) did not move");
+    }
+    for (i, l) in spec
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(l, Layer::Inject { .. }))
+    {
+        let k = format!("{i}.weight");
+        assert_ne!(after.tensors[&k], before.tensors[&k], "{k} ({l:?}) did not move");
+    }
 }
