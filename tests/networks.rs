@@ -142,6 +142,7 @@ fn mnist_encoder(d: usize) -> Spec {
             Layer::Dense { out: 2 * d },
         ],
         encoder: None,
+        levels: None,
     }
 }
 

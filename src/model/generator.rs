@@ -12,6 +12,7 @@ use crate::ops::batch_norm::{self, BnShape};
 use crate::ops::conv;
 use crate::ops::conv_transpose::{self, ConvShape};
 use crate::ops::dense::{self, DenseShape};
+use crate::ops::strided::{self, Layout, Strided};
 use crate::seed::{Seed, Stream};
 use anyhow::{Context, Result};
 use rand_distr::{Distribution, Normal};
@@ -47,6 +48,79 @@ pub struct Generator {
     backward: Vec<Op>,
     to_latent: Vec<usize>,
     to_weights: Vec<usize>,
+    /// The buffers of inject and head layers beyond their activations (None for others).
+    sides: Vec<Option<Side>>,
+}
+
+/// An inject layer's z^l [batch, d_l] gathered from Z, its linear map u [batch, c' H W], and
+/// their gradients; a head layer's values y [batch, 2 d_l], their gradient, and (but for the
+/// last layer) the features' gradient through the head before it is added to the one from
+/// above.
+enum Side {
+    Inject {
+        z: Tensor,
+        u: Tensor,
+        du: Tensor,
+        dz: Tensor,
+    },
+    Head {
+        y: Tensor,
+        dy: Tensor,
+        dx: Option<Tensor>,
+    },
+}
+
+/// A latent level's place in each example's row: `d` values at `off` of rows `width` wide
+/// (Z: width D; the encoder's head row: the means at `off`, the log-variances at D + `off`,
+/// width 2 D), for `batch` examples.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LevelSlice {
+    pub batch: usize,
+    pub d: usize,
+    pub off: usize,
+    pub width: usize,
+}
+
+impl LevelSlice {
+    /// The copy of z^l [batch, d] out of Z [batch, D] (reversed: dz^l into dZ).
+    pub fn z_slice(self) -> Strided {
+        Strided::columns(
+            self.batch,
+            self.d,
+            Layout::columns(self.width, self.off),
+            Layout::columns(self.d, 0),
+        )
+    }
+    /// The copy of a head's [batch, 2 d] (mu then log-variance) to their places in the heads'
+    /// row [batch, 2 D] (reversed: their gradient out of the row's).
+    pub fn head_slots(self) -> Strided {
+        let total = self.width / 2;
+        Strided {
+            rows: self.batch,
+            blocks: 2,
+            cols: self.d,
+            src: Layout {
+                off: 0,
+                row: 2 * self.d,
+                block: self.d,
+            },
+            dst: Layout {
+                off: self.off,
+                row: self.width,
+                block: total,
+            },
+        }
+    }
+}
+
+/// The concatenation of features [batch, c, H, W] (`first` = c H W values per example) and
+/// u [batch, c', H, W] (`second` = c' H W) along the channels: (h -> output, u -> output).
+pub(crate) fn concat(batch: usize, first: usize, second: usize) -> (Strided, Strided) {
+    let w = first + second;
+    (
+        Strided::columns(batch, first, Layout::columns(first, 0), Layout::columns(w, 0)),
+        Strided::columns(batch, second, Layout::columns(second, 0), Layout::columns(w, first)),
+    )
 }
 
 /// The layer kinds with parameters and how their shapes map to the ops' shapes.
@@ -59,6 +133,14 @@ pub(crate) enum Kind {
     Bn(BnShape, f32),
     Act(Activation),
     Reshape,
+    /// HiABP's take: z^l from Z (see `Layer::Take`).
+    Take(LevelSlice),
+    /// HiABP's inject: the level's slice of Z, the dense map z^l -> c' H W, and c H W of the
+    /// features (see `Layer::Inject`).
+    Inject(LevelSlice, DenseShape, usize),
+    /// HiABP's encoder head: the level's slice of the head row and the dense map of the
+    /// features to its 2 d_l values (see `Layer::Head`).
+    Head(LevelSlice, DenseShape),
 }
 
 pub(crate) fn kind(layer: &Layer, input: Shape, output: Shape, batch: usize) -> Kind {
@@ -134,7 +216,56 @@ pub(crate) fn kind(layer: &Layer, input: Shape, output: Shape, batch: usize) -> 
         Layer::LeakyRelu { slope } => Kind::Act(Activation::LeakyRelu { slope }),
         Layer::Tanh => Kind::Act(Activation::Tanh),
         Layer::Sigmoid => Kind::Act(Activation::Sigmoid),
+        Layer::Take { .. } | Layer::Inject { .. } | Layer::Head { .. } => {
+            panic!(
+                "{} layers use the spec's levels: map them with layer_kind",
+                layer.name()
+            )
+        }
     }
+}
+
+/// The kind of layer `i` of `spec` (`shapes` from `spec.shapes()`), levels included.
+pub(crate) fn layer_kind(spec: &Spec, i: usize, shapes: &[Shape], batch: usize) -> Result<Kind> {
+    let (layer, input, output) = (&spec.layers[i], shapes[i], shapes[i + 1]);
+    let Some(level) = layer.level() else {
+        return Ok(kind(layer, input, output, batch));
+    };
+    let (off, d) = spec.level_slice(level)?;
+    let total = spec.levels_dim().unwrap_or(0);
+    let slice = |width| LevelSlice { batch, d, off, width };
+    let features: usize = input.iter().product();
+    Ok(match *layer {
+        Layer::Take { .. } => Kind::Take(slice(total)),
+        Layer::Inject { .. } => {
+            let added = output.iter().product::<usize>() - features;
+            Kind::Inject(
+                slice(total),
+                DenseShape {
+                    batch,
+                    d_in: d,
+                    d_out: added,
+                },
+                features,
+            )
+        }
+        Layer::Head { .. } => Kind::Head(
+            slice(2 * total),
+            DenseShape {
+                batch,
+                d_in: features,
+                d_out: 2 * d,
+            },
+        ),
+        _ => unreachable!("only take, inject and head layers have a level"),
+    })
+}
+
+/// Every layer's kind (`layer_kind`).
+pub(crate) fn kinds(spec: &Spec, shapes: &[Shape], batch: usize) -> Result<Vec<Kind>> {
+    (0..spec.layers.len())
+        .map(|i| layer_kind(spec, i, shapes, batch))
+        .collect()
 }
 
 /// Parameter shapes of a layer: (suffix, shape), in state-dict order.
@@ -151,6 +282,8 @@ pub(crate) fn param_shapes(k: &Kind) -> Vec<(&'static str, Vec<usize>)> {
         Kind::Strided(s, true) => vec![("weight", vec![s.c_out, s.c_in, s.kw]), ("bias", vec![s.c_out])],
         Kind::Strided(s, false) => vec![("weight", vec![s.c_out, s.c_in, s.kh, s.kw]), ("bias", vec![s.c_out])],
         Kind::Bn(s, _) => vec![("weight", vec![s.channels]), ("bias", vec![s.channels])],
+        // As a dense layer: weight [d_out, d_in], bias [d_out].
+        Kind::Inject(_, s, _) | Kind::Head(_, s) => vec![("weight", vec![s.d_out, s.d_in]), ("bias", vec![s.d_out])],
         _ => vec![],
     }
 }
@@ -167,8 +300,7 @@ pub fn init_params_in(spec: &Spec, seed: Seed, stream: Stream) -> Result<HostPar
     let mut rng = seed.rng(stream);
     let normal = Normal::new(0.0f32, 0.005).unwrap();
     let mut out = Vec::new();
-    for (i, l) in spec.layers.iter().enumerate() {
-        let k = kind(l, shapes[i], shapes[i + 1], 1);
+    for (i, k) in kinds(spec, &shapes, 1)?.into_iter().enumerate() {
         for (suffix, shape) in param_shapes(&k) {
             let n: usize = shape.iter().product();
             let v = match (&k, suffix) {
@@ -236,11 +368,13 @@ impl Generator {
         let mut stats = Vec::new();
         let mut affine = Vec::new();
         let mut kinds = Vec::new();
+        let mut sides = Vec::new();
         let mut vi = values.iter();
-        for (i, l) in spec.layers.iter().enumerate() {
-            let k = kind(l, shapes[i], shapes[i + 1], batch);
+        let last = spec.layers.len() - 1;
+        for (i, k) in self::kinds(spec, &shapes, batch)?.into_iter().enumerate() {
             let input = acts.len() - 1;
-            let output = if matches!(k, Kind::Reshape) {
+            // A head passes its input through, as a reshape does.
+            let output = if matches!(k, Kind::Reshape | Kind::Head(..)) {
                 input
             } else {
                 acts.push(gpu.zeros(&format!("act{i}"), &full(shapes[i + 1]))?);
@@ -280,9 +414,31 @@ impl Generator {
                 }
                 _ => None,
             });
+            sides.push(match &k {
+                Kind::Inject(l, d, _) => Some(Side::Inject {
+                    z: gpu.zeros(&format!("inject{i} z"), &[batch, l.d])?,
+                    u: gpu.zeros(&format!("inject{i} u"), &[batch, d.d_out])?,
+                    du: gpu.zeros(&format!("inject{i} du"), &[batch, d.d_out])?,
+                    dz: gpu.zeros(&format!("inject{i} dz"), &[batch, l.d])?,
+                }),
+                Kind::Head(_, d) => Some(Side::Head {
+                    y: gpu.zeros(&format!("head{i} y"), &[batch, d.d_out])?,
+                    dy: gpu.zeros(&format!("head{i} dy"), &[batch, d.d_out])?,
+                    dx: (i != last)
+                        .then(|| gpu.zeros(&format!("head{i} dx"), &[batch, d.d_in]))
+                        .transpose()?,
+                }),
+                _ => None,
+            });
             kinds.push(k);
         }
         anyhow::ensure!(vi.next().is_none(), "more parameter values given than the network has");
+        if spec.has_heads() {
+            // The network's output: the heads' row [batch, 2 D] (see `Spec::output`).
+            let [d2, _, _] = spec.output()?;
+            acts.push(gpu.zeros("heads", &[batch, d2, 1, 1])?);
+            grads.push(gpu.zeros("dheads", &[batch, d2, 1, 1])?);
+        }
         let mut g = Generator {
             spec: spec.clone(),
             batch,
@@ -297,6 +453,7 @@ impl Generator {
             backward: Vec::new(),
             to_latent: Vec::new(),
             to_weights: Vec::new(),
+            sides,
         };
         g.build(gpu, &kinds)?;
         Ok(g)
@@ -332,6 +489,29 @@ impl Generator {
                 )?,
                 Kind::Act(act) => Op::from(activation::forward(gpu, *act, a, o)?),
                 Kind::Reshape => continue,
+                Kind::Take(l) => Op::from(strided::copy(gpu, &l.z_slice(), &self.acts[0], o)?),
+                Kind::Inject(l, d, features) => {
+                    let Some(Side::Inject { z, u, .. }) = &self.sides[i] else {
+                        unreachable!("an inject layer has its buffers")
+                    };
+                    let (first, second) = concat(d.batch, *features, d.d_out);
+                    Op::from(strided::copy(gpu, &l.z_slice(), &self.acts[0], z)?)
+                        .then(dense::forward(gpu, d, z, &p[0].value, &p[1].value, u)?)
+                        .then(Op::from(strided::copy(gpu, &first, a, o)?))
+                        .then(Op::from(strided::copy(gpu, &second, u, o)?))
+                }
+                Kind::Head(l, d) => {
+                    let Some(Side::Head { y, .. }) = &self.sides[i] else {
+                        unreachable!("a head layer has its buffers")
+                    };
+                    let heads = self.acts.last().unwrap();
+                    dense::forward(gpu, d, a, &p[0].value, &p[1].value, y)?.then(Op::from(strided::copy(
+                        gpu,
+                        &l.head_slots(),
+                        y,
+                        heads,
+                    )?))
+                }
             };
             self.forward.push(op);
         }
@@ -374,6 +554,62 @@ impl Generator {
                 }
                 Kind::Act(act) => (Some(Op::from(activation::backward(gpu, *act, o, go, gi)?)), None),
                 Kind::Reshape => continue,
+                // dZ's slice of the level: back-propagation to Z only (layer 0 reads Z).
+                Kind::Take(l) => (
+                    Some(Op::from(strided::copy(
+                        gpu,
+                        &l.z_slice().reversed(),
+                        go,
+                        &self.grads[0],
+                    )?)),
+                    None,
+                ),
+                Kind::Inject(l, d, features) => {
+                    let Some(Side::Inject { z, du, dz, .. }) = &self.sides[i] else {
+                        unreachable!("an inject layer has its buffers")
+                    };
+                    let (first, second) = concat(d.batch, *features, d.d_out);
+                    // du, the last c' channels of the output's gradient: both sequences.
+                    self.backward
+                        .push(Op::from(strided::copy(gpu, &second.reversed(), go, du)?));
+                    self.to_latent.push(self.backward.len() - 1);
+                    self.to_weights.push(self.backward.len() - 1);
+                    // dz^l = du W into Z's gradient: back-propagation to Z only.
+                    let to_z = dense::backward_input(gpu, d, du, &p[0].value, dz)?.then(Op::from(strided::copy(
+                        gpu,
+                        &l.z_slice().reversed(),
+                        dz,
+                        &self.grads[0],
+                    )?));
+                    self.backward.push(to_z);
+                    self.to_latent.push(self.backward.len() - 1);
+                    (
+                        Some(Op::from(strided::copy(gpu, &first.reversed(), go, gi)?)),
+                        Some(dense::backward_weights(gpu, d, z, du, &p[0].grad, &p[1].grad)?),
+                    )
+                }
+                Kind::Head(l, d) => {
+                    let Some(Side::Head { dy, dx, .. }) = &self.sides[i] else {
+                        unreachable!("a head layer has its buffers")
+                    };
+                    let dheads = self.grads.last().unwrap();
+                    // The head's gradient from the heads' row: both sequences.
+                    self.backward
+                        .push(Op::from(strided::copy(gpu, &l.head_slots().reversed(), dheads, dy)?));
+                    self.to_latent.push(self.backward.len() - 1);
+                    self.to_weights.push(self.backward.len() - 1);
+                    // The features' gradient: the last layer's is the head's alone; below it,
+                    // the head's is added to the one the layers above left in `gi` (= `go`).
+                    let to_input = match dx {
+                        None => dense::backward_input(gpu, d, dy, &p[0].value, gi)?,
+                        Some(dx) => dense::backward_input(gpu, d, dy, &p[0].value, dx)?
+                            .then(Op::from(strided::accumulate(gpu, dx, gi)?)),
+                    };
+                    (
+                        Some(to_input),
+                        Some(dense::backward_weights(gpu, d, a, dy, &p[0].grad, &p[1].grad)?),
+                    )
+                }
             };
             if let Some(w) = to_w {
                 self.backward.push(w);
@@ -398,7 +634,8 @@ impl Generator {
     pub fn latent_grad(&self) -> &Tensor {
         &self.grads[0]
     }
-    /// f(Z; W), [batch, c, h, w], left by `forward`.
+    /// f(Z; W), [batch, c, h, w], left by `forward`; for a network with heads (an encoder
+    /// with levels) the heads' row [batch, 2 D, 1, 1].
     pub fn output(&self) -> &Tensor {
         self.acts.last().unwrap()
     }
@@ -406,7 +643,8 @@ impl Generator {
     pub fn output_grad(&self) -> &Tensor {
         self.grads.last().unwrap()
     }
-    /// Activation at boundary `i` of the distinct boundaries (for tests).
+    /// Activation at boundary `i` of the distinct boundaries (for tests); with heads, the last
+    /// is the heads' row.
     pub fn activation(&self, i: usize) -> &Tensor {
         &self.acts[i]
     }
@@ -479,11 +717,9 @@ impl Generator {
 /// (for benchmarks and tests of the ops at a network's shapes).
 pub fn conv_shapes(spec: &Spec, batch: usize) -> Result<Vec<ConvShape>> {
     let shapes = spec.shapes()?;
-    Ok(spec
-        .layers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| match kind(l, shapes[i], shapes[i + 1], batch) {
+    Ok(kinds(spec, &shapes, batch)?
+        .into_iter()
+        .filter_map(|k| match k {
             Kind::Conv(s) => Some(s),
             _ => None,
         })

@@ -58,6 +58,7 @@ pub fn texture_net(channels: usize) -> Spec {
         latent: [1, 7, 7],
         layers: stack(vec![], conv2d, &[512, 256, 128, 64, channels], Activation::Relu),
         encoder: None,
+        levels: None,
     }
 }
 
@@ -67,6 +68,7 @@ pub fn sound_net() -> Spec {
         latent: [1, 1, 6],
         layers: stack(vec![], conv1d, &[256, 128, 64, 1], Activation::Relu),
         encoder: None,
+        levels: None,
     }
 }
 
@@ -83,6 +85,7 @@ pub fn object_net(d: usize, channels: usize) -> Spec {
         latent: [d, 1, 1],
         layers: stack(head, conv2d, &[256, 128, 64, channels], a),
         encoder: None,
+        levels: None,
     }
 }
 
@@ -93,6 +96,7 @@ pub fn texture_quick_net() -> Spec {
         latent: [1, 4, 4],
         layers: stack(vec![], conv2d, &[64, 32, 16, 1], Activation::Relu),
         encoder: None,
+        levels: None,
     }
 }
 
@@ -102,6 +106,7 @@ pub fn sound_quick_net() -> Spec {
         latent: [1, 1, 6],
         layers: stack(vec![], conv1d, &[32, 16, 8, 1], Activation::Relu),
         encoder: None,
+        levels: None,
     }
 }
 
@@ -130,6 +135,7 @@ pub fn object_quick_net(d: usize, size: usize) -> Result<Spec> {
         latent: [d, 1, 1],
         layers: stack(head, conv2d, &channels, a),
         encoder: None,
+        levels: None,
     };
     spec.shapes()?;
     Ok(spec)
@@ -147,11 +153,57 @@ pub fn dynamic_quick_net(d: usize, size: usize) -> Result<Spec> {
     object_quick_net(d, size)?.with_output_channels(3)
 }
 
-/// The IABP generator and encoder on 28x28 gray images in [0, 1] (the HiABP paper's MNIST
-/// blocks, L = 1): z of d factors; generator fc d -> 7x7 x C2, leaky ReLU 0.1, k4 s2
-/// transposed convolutions C1 then 1 channel to 28x28, sigmoid; encoder the mirror image, k4
-/// s2 convolutions C1 then C2 channels, leaky ReLU 0.1, fc to (mu, log sigma^2). `c` = [C1, C2].
+/// The IABP generator and encoder on 28x28 gray images in [0, 1]: HiABP's MNIST network
+/// ([`hiabp_mnist_net`]) with one level of d factors: generator fc d -> 7x7 x C2, leaky ReLU
+/// 0.1, k4 s2 transposed convolutions C1 then 1 channel to 28x28, sigmoid; encoder k4 s2
+/// convolutions C1 then C2 channels, leaky ReLU 0.1, a head to (mu, log sigma^2).
+/// `c` = [C1, C2].
 pub fn iabp_mnist_net(d: usize, c: [usize; 2]) -> Spec {
+    hiabp_mnist_net(&[d], c)
+}
+
+/// One bottom-up feature block of the HiABP and IABP encoders: a k4 s2 p1 convolution to
+/// `channels` maps (28x28 -> 14x14, 14x14 -> 7x7), leaky ReLU 0.1.
+fn down(channels: usize) -> Vec<Layer> {
+    vec![
+        Layer::Conv2d {
+            channels,
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+        },
+        Layer::LeakyRelu { slope: 0.1 },
+    ]
+}
+
+/// HiABP's generator and encoder on 28x28 gray images in [0, 1] (Sun, Liu and Zhou 2021, the
+/// MNIST blocks) with L = `levels.len()` latent levels of sizes `levels` = [d_1, ..., d_L]
+/// (bottom first; Z = [z^1 | ... | z^L]), `c` = [C1, C2] the channels at 14x14 and 7x7,
+/// leaky ReLU 0.1, a sigmoid at the bottom.
+///
+/// The paper gives each level's f^l two stride-2 transposed convolutions; at 28x28 that leaves
+/// no room for three levels (the top would start below 2x2), so the levels share the two
+/// upsamplings of the IABP net ([`iabp_mnist_net`]), the finest level entering last. Top
+/// down:
+/// - z^L: `take`, fc to C2 x 7 x 7, leaky ReLU;
+/// - z^{L-1}, ..., z^2 (L >= 3): each `inject`ed at 7x7 with max(C2 / 4, 1) channels;
+/// - k4 s2 p1 transposed convolution to C1 x 14 x 14, leaky ReLU;
+/// - z^1 (L >= 2): `inject`ed at 14x14 with max(C1 / 4, 1) channels;
+/// - k4 s2 p1 transposed convolution to 1 x 28 x 28, sigmoid.
+///
+/// The encoder mirrors it bottom up, h^l = g^l(h^{l-1}) with a head per level: a block for
+/// the 28 -> 14 convolution (C1 maps), the head of level 1 (L >= 2); a block for 14 -> 7 (C2
+/// maps), the head of level 2 (of level 1 when L = 1: the IABP encoder); for each level
+/// l = 3, ..., L an fc block (C2 * 4 values, leaky ReLU) and its head (the k4 s2 convolution
+/// blocks of `down`; 28x28 allows two).
+///
+/// Panics if `levels` is empty or holds a zero.
+pub fn hiabp_mnist_net(levels: &[usize], c: [usize; 2]) -> Spec {
+    assert!(
+        !levels.is_empty() && !levels.contains(&0),
+        "HiABP needs at least one level, each of positive size (got {levels:?})"
+    );
+    let top = levels.len();
     let leaky = || Layer::LeakyRelu { slope: 0.1 };
     let up = |channels| Layer::ConvTranspose2d {
         channels,
@@ -160,30 +212,41 @@ pub fn iabp_mnist_net(d: usize, c: [usize; 2]) -> Spec {
         padding: 1,
         output_padding: 0,
     };
-    let down = |channels| Layer::Conv2d {
-        channels,
-        kernel: 4,
-        stride: 2,
-        padding: 1,
-    };
+    let mut layers = vec![
+        Layer::Take { level: top },
+        Layer::Dense { out: c[1] * 49 },
+        Layer::Reshape { shape: [c[1], 7, 7] },
+        leaky(),
+    ];
+    for level in (2..top).rev() {
+        layers.push(Layer::Inject {
+            level,
+            channels: (c[1] / 4).max(1),
+        });
+    }
+    layers.extend([up(c[0]), leaky()]);
+    if top >= 2 {
+        layers.push(Layer::Inject {
+            level: 1,
+            channels: (c[0] / 4).max(1),
+        });
+    }
+    layers.extend([up(1), Layer::Sigmoid]);
+
+    let mut encoder = down(c[0]);
+    if top >= 2 {
+        encoder.push(Layer::Head { level: 1 });
+    }
+    encoder.extend(down(c[1]));
+    encoder.push(Layer::Head { level: top.min(2) });
+    for level in 3..=top {
+        encoder.extend([Layer::Dense { out: c[1] * 4 }, leaky()]);
+        encoder.push(Layer::Head { level });
+    }
     Spec {
-        latent: [d, 1, 1],
-        layers: vec![
-            Layer::Dense { out: c[1] * 49 },
-            Layer::Reshape { shape: [c[1], 7, 7] },
-            leaky(),
-            up(c[0]),
-            leaky(),
-            up(1),
-            Layer::Sigmoid,
-        ],
-        encoder: Some(vec![
-            down(c[0]),
-            leaky(),
-            down(c[1]),
-            leaky(),
-            Layer::Flatten,
-            Layer::Dense { out: 2 * d },
-        ]),
+        latent: [levels.iter().sum(), 1, 1],
+        layers,
+        encoder: Some(encoder),
+        levels: Some(levels.to_vec()),
     }
 }

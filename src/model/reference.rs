@@ -2,9 +2,9 @@
 //! tests of whole networks (GPU against CPU) and of the trainer's gradients.
 
 use super::generator::Population;
-use super::generator::{kind, param_shapes, HostParams, Kind};
+use super::generator::{concat, kinds, param_shapes, HostParams, Kind};
 use super::spec::Spec;
-use crate::ops::{activation, affine, batch_norm, conv, conv_transpose, dense};
+use crate::ops::{activation, affine, batch_norm, conv, conv_transpose, dense, strided};
 use anyhow::Result;
 
 pub struct Reference {
@@ -18,7 +18,8 @@ pub struct Reference {
 
 /// Everything the forward pass leaves for the backward pass.
 pub struct Trace {
-    /// Activations at each layer boundary (`layers + 1`), [batch, ...] flattened.
+    /// Activations at each layer boundary (`layers + 1`), [batch, ...] flattened; with heads
+    /// (an encoder with levels) one more, the heads' row [batch, 2 D] (the output).
     pub acts: Vec<Vec<f32>>,
     /// Batch-norm statistics per layer.
     pub stats: Vec<Option<Vec<f32>>>,
@@ -27,14 +28,12 @@ pub struct Trace {
 impl Reference {
     pub fn new(spec: &Spec, batch: usize, params: &HostParams) -> Result<Reference> {
         let shapes = spec.shapes()?;
-        let mut kinds = Vec::new();
+        let kinds = kinds(spec, &shapes, batch)?;
         let mut first = Vec::new();
         let mut k = 0;
-        for (i, l) in spec.layers.iter().enumerate() {
-            let kd = kind(l, shapes[i], shapes[i + 1], batch);
+        for kd in &kinds {
             first.push(k);
-            k += param_shapes(&kd).len();
-            kinds.push(kd);
+            k += param_shapes(kd).len();
         }
         anyhow::ensure!(
             k == params.len(),
@@ -54,11 +53,47 @@ impl Reference {
         &self.params[self.first[layer] + j].2
     }
 
+    /// The heads' row [batch, 2 D] when the network has heads.
+    fn heads(&self) -> Option<Vec<f32>> {
+        self.spec
+            .has_heads()
+            .then(|| vec![0.0; self.batch * 2 * self.spec.levels_dim().unwrap_or(0)])
+    }
+
+    /// The take, inject and head layers' forward (None for the others): `z` is Z, `x` the
+    /// layer's input; a head writes its values into `heads`.
+    fn level_forward(&self, i: usize, z: &[f32], x: &[f32], heads: &mut Option<Vec<f32>>) -> Option<Vec<f32>> {
+        Some(match &self.kinds[i] {
+            Kind::Take(l) => strided::cpu::copied(&l.z_slice(), z, l.batch * l.d),
+            Kind::Inject(l, d, features) => {
+                let zl = strided::cpu::copied(&l.z_slice(), z, l.batch * l.d);
+                let u = dense::cpu::forward(d, &zl, self.p(i, 0), self.p(i, 1));
+                let (first, second) = concat(d.batch, *features, d.d_out);
+                let mut y = vec![0.0; d.batch * (features + d.d_out)];
+                strided::cpu::copy(&first, x, &mut y);
+                strided::cpu::copy(&second, &u, &mut y);
+                y
+            }
+            Kind::Head(l, d) => {
+                let y = dense::cpu::forward(d, x, self.p(i, 0), self.p(i, 1));
+                strided::cpu::copy(&l.head_slots(), &y, heads.as_mut().expect("a head has the heads' row"));
+                x.to_vec()
+            }
+            _ => return None,
+        })
+    }
+
     pub fn forward(&self, z: &[f32]) -> Trace {
         let mut acts = vec![z.to_vec()];
         let mut stats = Vec::new();
+        let mut heads = self.heads();
         for (i, k) in self.kinds.iter().enumerate() {
             let x = acts.last().unwrap();
+            if let Some(y) = self.level_forward(i, z, x, &mut heads) {
+                acts.push(y);
+                stats.push(None);
+                continue;
+            }
             let (y, st) = match k {
                 Kind::Dense(s) => (dense::cpu::forward(s, x, self.p(i, 0), self.p(i, 1)), None),
                 Kind::Conv(s) => (conv_transpose::cpu::forward(s, x, self.p(i, 0), self.p(i, 1)), None),
@@ -69,10 +104,12 @@ impl Reference {
                 }
                 Kind::Act(a) => (activation::cpu::forward(*a, x), None),
                 Kind::Reshape => (x.clone(), None),
+                Kind::Take(..) | Kind::Inject(..) | Kind::Head(..) => unreachable!("level layers run above"),
             };
             acts.push(y);
             stats.push(st);
         }
+        acts.extend(heads);
         Trace { acts, stats }
     }
 
@@ -80,7 +117,12 @@ impl Reference {
     /// (PyTorch's `BatchNorm` in `eval()` with `running_mean` and `running_var`).
     pub fn forward_eval(&self, z: &[f32], pop: &Population) -> Result<Vec<f32>> {
         let mut x = z.to_vec();
+        let mut heads = self.heads();
         for (i, k) in self.kinds.iter().enumerate() {
+            if let Some(y) = self.level_forward(i, z, &x, &mut heads) {
+                x = y;
+                continue;
+            }
             x = match k {
                 Kind::Dense(s) => dense::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
                 Kind::Conv(s) => conv_transpose::cpu::forward(s, &x, self.p(i, 0), self.p(i, 1)),
@@ -92,16 +134,24 @@ impl Reference {
                 }
                 Kind::Act(a) => activation::cpu::forward(*a, &x),
                 Kind::Reshape => x,
+                Kind::Take(..) | Kind::Inject(..) | Kind::Head(..) => unreachable!("level layers run above"),
             };
         }
-        Ok(x)
+        Ok(heads.unwrap_or(x))
     }
 
-    /// Back-propagates `dout` (the gradient w.r.t. the output) to Z and to every parameter
-    /// (returned in `params` order).
+    /// Back-propagates `dout` (the gradient w.r.t. the output; with heads, w.r.t. the heads'
+    /// row) to Z and to every parameter (returned in `params` order).
     pub fn backward(&self, t: &Trace, dout: &[f32]) -> (Vec<f32>, Vec<Vec<f32>>) {
         let mut grads: Vec<Vec<f32>> = self.params.iter().map(|p| vec![0.0; p.2.len()]).collect();
-        let mut g = dout.to_vec();
+        let layers = self.kinds.len();
+        // With heads the features above the last layer have no use but the heads: gradient 0.
+        let (mut g, dheads) = match self.spec.has_heads() {
+            true => (vec![0.0; t.acts[layers].len()], Some(dout)),
+            false => (dout.to_vec(), None),
+        };
+        // With levels, Z's gradient gathers each level's slice.
+        let mut dz = vec![0.0; t.acts[0].len()];
         for (i, k) in self.kinds.iter().enumerate().rev() {
             let (x, y) = (&t.acts[i], &t.acts[i + 1]);
             let f = self.first[i];
@@ -132,6 +182,30 @@ impl Reference {
                 }
                 Kind::Act(a) => activation::cpu::backward(*a, y, &g),
                 Kind::Reshape => g,
+                Kind::Take(l) => {
+                    strided::cpu::copy(&l.z_slice().reversed(), &g, &mut dz);
+                    dz.clone()
+                }
+                Kind::Inject(l, d, features) => {
+                    let (first, second) = concat(d.batch, *features, d.d_out);
+                    let du = strided::cpu::copied(&second.reversed(), &g, d.batch * d.d_out);
+                    let zl = strided::cpu::copied(&l.z_slice(), &t.acts[0], l.batch * l.d);
+                    let (dw, db) = dense::cpu::backward_weights(d, &zl, &du);
+                    grads[f] = dw;
+                    grads[f + 1] = db;
+                    let dzl = dense::cpu::backward_input(d, &du, self.p(i, 0));
+                    strided::cpu::copy(&l.z_slice().reversed(), &dzl, &mut dz);
+                    strided::cpu::copied(&first.reversed(), &g, d.batch * features)
+                }
+                Kind::Head(l, d) => {
+                    let dh = dheads.expect("a head has the heads' row");
+                    let dy = strided::cpu::copied(&l.head_slots().reversed(), dh, d.batch * d.d_out);
+                    let (dw, db) = dense::cpu::backward_weights(d, x, &dy);
+                    grads[f] = dw;
+                    grads[f + 1] = db;
+                    strided::cpu::accumulate(&dense::cpu::backward_input(d, &dy, self.p(i, 0)), &mut g);
+                    g
+                }
             };
         }
         (g, grads)

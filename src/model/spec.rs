@@ -21,8 +21,28 @@
 //! types from the generator's output shape to `[2 d, 1, 1]`: per example the mean mu(x) (the
 //! first d values) and the log-variance log sigma(x)^2 (the next d) of the proposal
 //! q(z|x) = N(mu, sigma^2) that starts each Langevin chain (`--init encoder`).
+//!
+//! Optional `levels` (HiABP, Sun, Liu and Zhou 2021): the sizes [d_1, ..., d_L] of a
+//! hierarchy of latent levels, bottom first, z^L the top. Then `latent` is [D, 1, 1] with
+//! D = d_1 + ... + d_L and each example's Z is [z^1 | z^2 | ... | z^L] (level l at offset
+//! off_l = d_1 + ... + d_{l-1}). The generator's first layer is `{"type": "take", "level": L}`
+//! (z^L as [d_L, 1, 1]); every other level enters through one
+//! `{"type": "inject", "level": l, "channels": c'}`, which appends a linear map of z^l
+//! reshaped to [c', H, W] to the features [c, H, W] coming down (output [c + c', H, W]). An
+//! encoder may then give each level its own `{"type": "head", "level": l}`: the features pass
+//! through unchanged and a linear map of them gives (mu^l, log sigma^l^2), written at offsets
+//! off_l and D + off_l of the encoder's output row [2 D]; its last layer is a head, and its
+//! output is that row. An encoder without heads ends in [2 D, 1, 1] as before.
+//!
+//! ```json
+//! { "latent": [18, 1, 1], "levels": [4, 6, 8],
+//!   "layers": [ {"type": "take", "level": 3}, {"type": "dense", "out": 512}, ...,
+//!               {"type": "inject", "level": 2, "channels": 16}, ... ],
+//!   "encoder": [ {"type": "dense", "out": 512}, {"type": "leaky_relu", "slope": 0.1},
+//!                {"type": "head", "level": 1}, ..., {"type": "head", "level": 3} ] }
+//! ```
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 /// Per-example shape [channels, height, width].
@@ -84,6 +104,24 @@ pub enum Layer {
     },
     Tanh,
     Sigmoid,
+    /// HiABP: z^`level` from Z, as [d_level, 1, 1]; the generator's first layer, of the top
+    /// level (see the module's header).
+    Take {
+        level: usize,
+    },
+    /// HiABP: [c, H, W] -> [c + channels, H, W], the input followed by a linear map of
+    /// z^`level` (weight [channels * H * W, d_level], bias [channels * H * W]) reshaped to
+    /// [channels, H, W].
+    Inject {
+        level: usize,
+        channels: usize,
+    },
+    /// HiABP, encoders only: passes its input through and writes a linear map of it (weight
+    /// [2 d_level, c * H * W], bias [2 d_level]) to level `level`'s mean and log-variance in
+    /// the encoder's output.
+    Head {
+        level: usize,
+    },
 }
 
 fn default_eps() -> f32 {
@@ -135,6 +173,9 @@ pub struct Spec {
     /// The bottom-up network that proposes each chain's start (see the module's header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<Vec<Layer>>,
+    /// HiABP's latent levels [d_1, ..., d_L], bottom first (see the module's header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<Vec<usize>>,
 }
 
 /// A convolution's output size floor((n + 2p - k) / s) + 1, None when the kernel is larger
@@ -262,6 +303,15 @@ impl Layer {
                 x
             }
             Layer::Relu | Layer::Tanh | Layer::Sigmoid => x,
+            // Its size is the level's (see `Spec::shapes`).
+            Layer::Take { .. } => bail!("a take layer's shape is that of its level (the spec's levels)"),
+            Layer::Inject { channels, .. } => {
+                if channels == 0 {
+                    bail!("an inject layer needs channels > 0");
+                }
+                [c + channels, h, w]
+            }
+            Layer::Head { .. } => x,
         })
     }
 
@@ -279,6 +329,17 @@ impl Layer {
             Layer::LeakyRelu { .. } => "leaky_relu",
             Layer::Tanh => "tanh",
             Layer::Sigmoid => "sigmoid",
+            Layer::Take { .. } => "take",
+            Layer::Inject { .. } => "inject",
+            Layer::Head { .. } => "head",
+        }
+    }
+
+    /// The latent level a take, inject or head layer uses.
+    pub fn level(&self) -> Option<usize> {
+        match *self {
+            Layer::Take { level } | Layer::Inject { level, .. } | Layer::Head { level } => Some(level),
+            _ => None,
         }
     }
 }
@@ -292,14 +353,134 @@ impl Spec {
 
     /// Checks the generator's and the encoder's shapes (errors name the layer).
     pub fn validate(&self) -> Result<()> {
+        self.check_levels()?;
         self.shapes()?;
         self.encoder_spec()?;
         Ok(())
     }
 
+    /// The levels' sizes, checked (an error when the spec has none).
+    fn level_sizes(&self) -> Result<&[usize]> {
+        match &self.levels {
+            None => bail!("the spec has no levels"),
+            Some(l) if l.is_empty() || l.contains(&0) => {
+                bail!("model spec: levels {l:?}: there must be at least one and each must be positive")
+            }
+            Some(l) => Ok(l),
+        }
+    }
+
+    /// Level `level`'s (offset, size) in each example's Z (level 1 at offset 0).
+    pub fn level_slice(&self, level: usize) -> Result<(usize, usize)> {
+        let sizes = self.level_sizes()?;
+        if level == 0 || level > sizes.len() {
+            bail!(
+                "level {level} is not one of the spec's levels 1..={} (levels {sizes:?})",
+                sizes.len()
+            );
+        }
+        Ok((sizes[..level - 1].iter().sum(), sizes[level - 1]))
+    }
+
+    /// D, the sum of the levels (None without levels).
+    pub fn levels_dim(&self) -> Option<usize> {
+        self.levels.as_ref().map(|l| l.iter().sum())
+    }
+
+    /// Whether the layers include heads (an encoder's network of its own, see `encoder_spec`).
+    pub fn has_heads(&self) -> bool {
+        self.layers.iter().any(|l| matches!(l, Layer::Head { .. }))
+    }
+
+    /// The generator's and the encoder's use of the levels: with levels, the latent is
+    /// [D, 1, 1], layer 0 takes the top level, every other level is injected exactly once,
+    /// heads only in the encoder (whose heads `encoder_spec` checks); without levels, no take,
+    /// inject or head layer.
+    fn check_levels(&self) -> Result<()> {
+        if let Some((i, l)) = self
+            .layers
+            .iter()
+            .enumerate()
+            .find(|(_, l)| matches!(l, Layer::Head { .. }))
+        {
+            bail!(
+                "model spec: layer {i} ({}): head layers belong to the encoder, not the generator",
+                l.name()
+            );
+        }
+        if self.levels.is_none() {
+            let uses = self.layers.iter().enumerate().map(|(i, l)| ("layer", i, l));
+            let enc = self
+                .encoder
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, l)| ("encoder layer", i, l));
+            if let Some((what, i, l)) = uses.chain(enc).find(|(_, _, l)| l.level().is_some()) {
+                bail!(
+                    "model spec: {what} {i} ({}) uses a latent level, but the spec has no \"levels\"",
+                    l.name()
+                );
+            }
+            return Ok(());
+        }
+        let sizes = self.level_sizes()?;
+        let top = sizes.len();
+        let d: usize = sizes.iter().sum();
+        if self.latent != [d, 1, 1] {
+            bail!(
+                "model spec: with levels {sizes:?} the latent must be [{d}, 1, 1] (D = the sum of the levels, Z = [z^1 | ... | z^L]), not {:?}",
+                self.latent
+            );
+        }
+        match self.layers.first() {
+            Some(Layer::Take { level }) if *level == top => {}
+            Some(Layer::Take { level }) => bail!(
+                "model spec: layer 0 (take) takes level {level}, but the first layer must take the top level {top} (the others are injected)"
+            ),
+            Some(l) => bail!(
+                "model spec: with levels, layer 0 must be {{\"type\": \"take\", \"level\": {top}}} (the top level), not {}",
+                l.name()
+            ),
+            None => bail!("model spec: no layers"),
+        }
+        let mut user: Vec<Option<usize>> = vec![None; top];
+        for (i, l) in self.layers.iter().enumerate() {
+            let Some(level) = l.level() else { continue };
+            if matches!(l, Layer::Take { .. }) && i > 0 {
+                bail!("model spec: layer {i} (take): a take layer must be the generator's first layer (only the top level is taken)");
+            }
+            if level == 0 || level > top {
+                bail!(
+                    "model spec: layer {i} ({}) uses level {level}, but the levels are 1..={top} (levels {sizes:?})",
+                    l.name()
+                );
+            }
+            if matches!(l, Layer::Inject { .. }) && level == top {
+                bail!("model spec: layer {i} (inject): the top level {top} is taken by layer 0, not injected");
+            }
+            if let Some(j) = user[level - 1] {
+                bail!(
+                    "model spec: layer {i} ({}) uses level {level}, which layer {j} already uses: each level is used exactly once",
+                    l.name()
+                );
+            }
+            user[level - 1] = Some(i);
+        }
+        if let Some(k) = user.iter().position(|u| u.is_none()) {
+            bail!(
+                "model spec: level {} (of {top}) is used by no layer: each level below the top needs an inject layer",
+                k + 1
+            );
+        }
+        Ok(())
+    }
+
     /// The encoder as a network of its own, from the generator's output shape to
     /// `[2 d, 1, 1]` (None when the model has no encoder). Batch norm is not supported there
-    /// (proposals must not depend on the other examples of a batch).
+    /// (proposals must not depend on the other examples of a batch). With heads (one per
+    /// level, the last layer a head) its `output()` is the heads' row [2 D, 1, 1] and its
+    /// `levels` those of the model; without, its last layer gives [2 D, 1, 1].
     pub fn encoder_spec(&self) -> Result<Option<Spec>> {
         let Some(layers) = &self.encoder else {
             return Ok(None);
@@ -308,13 +489,36 @@ impl Spec {
             latent: self.output()?,
             layers: layers.clone(),
             encoder: None,
+            levels: self.levels.clone(),
         };
         if let Some(i) = layers.iter().position(|l| matches!(l, Layer::BatchNorm { .. })) {
             bail!("model spec: encoder layer {i} (batch_norm): an encoder cannot use batch norm (each proposal must depend on its own example only)");
         }
+        if let Some((i, l)) = layers
+            .iter()
+            .enumerate()
+            .find(|(_, l)| matches!(l, Layer::Take { .. } | Layer::Inject { .. }))
+        {
+            bail!(
+                "model spec: encoder layer {i} ({}): take and inject layers belong to the generator, not the encoder",
+                l.name()
+            );
+        }
+        if enc.has_heads() {
+            let top = self
+                .levels
+                .as_ref()
+                .map(|l| l.len())
+                .context("model spec: the encoder has head layers, but the spec has no \"levels\"")?;
+            check_heads(layers, top)?;
+        }
         let shapes = enc.shapes_of("encoder layer")?;
         let want = [2 * self.latent_dim(), 1, 1];
-        let got = *shapes.last().unwrap();
+        let got = if enc.has_heads() {
+            enc.output()?
+        } else {
+            *shapes.last().unwrap()
+        };
         if got != want {
             bail!(
                 "model spec: the encoder ends in {got:?} but must give [2 d, 1, 1] = {want:?} (the mean and the log-variance of each of the d = {} latent factors)",
@@ -343,7 +547,7 @@ impl Spec {
         }
         let mut out = vec![self.latent];
         for (i, l) in self.layers.iter().enumerate() {
-            let s = l.output(*out.last().unwrap()).map_err(|e| {
+            let s = self.layer_output(l, *out.last().unwrap()).map_err(|e| {
                 anyhow::anyhow!(
                     "model spec: {what} {i} ({}) does not fit its input {:?}: {e}",
                     l.name(),
@@ -355,9 +559,32 @@ impl Spec {
         Ok(out)
     }
 
-    /// The output shape per example.
+    /// `l.output(x)`, with the levels for the layers that use them.
+    fn layer_output(&self, l: &Layer, x: Shape) -> Result<Shape> {
+        if let Some(level) = l.level() {
+            let (_, d) = self.level_slice(level)?;
+            if let Layer::Take { .. } = l {
+                let total = self.levels_dim().unwrap_or(0);
+                if x != [total, 1, 1] {
+                    bail!("a take layer reads Z, [D, 1, 1] = [{total}, 1, 1], not {x:?} (it must be the first layer)");
+                }
+                return Ok([d, 1, 1]);
+            }
+        }
+        l.output(x)
+    }
+
+    /// The output shape per example: with heads (an encoder with levels), the head row
+    /// [2 D, 1, 1] (see the module's header).
     pub fn output(&self) -> Result<Shape> {
-        Ok(*self.shapes()?.last().unwrap())
+        let last = *self.shapes()?.last().unwrap();
+        if self.has_heads() {
+            let d = self
+                .levels_dim()
+                .context("model spec: head layers need the spec's \"levels\"")?;
+            return Ok([2 * d, 1, 1]);
+        }
+        Ok(last)
     }
 
     /// The same network with another latent shape (fully convolutional models only), e.g. a
@@ -371,10 +598,14 @@ impl Spec {
         {
             bail!("only fully convolutional models accept another latent size (this one has a dense, reshape or flatten layer)");
         }
+        if self.levels.is_some() && latent != self.latent {
+            bail!("a model with latent levels has the one latent shape [D, 1, 1]");
+        }
         let s = Spec {
             latent,
             layers: self.layers.clone(),
             encoder: None,
+            levels: self.levels.clone(),
         };
         s.shapes()?;
         Ok(s)
@@ -410,4 +641,39 @@ impl Spec {
     pub fn latent_dim(&self) -> usize {
         self.latent.iter().product()
     }
+}
+
+/// An encoder's heads: one per level 1..=`top`, and the last layer a head (its output is the
+/// head row).
+fn check_heads(layers: &[Layer], top: usize) -> Result<()> {
+    let mut user: Vec<Option<usize>> = vec![None; top];
+    let mut any = false;
+    for (i, l) in layers.iter().enumerate() {
+        let Layer::Head { level } = *l else { continue };
+        any = true;
+        if level == 0 || level > top {
+            bail!("model spec: encoder layer {i} (head) is of level {level}, but the levels are 1..={top}");
+        }
+        if let Some(j) = user[level - 1] {
+            bail!("model spec: encoder layer {i} (head) is of level {level}, which encoder layer {j} already has: each level has exactly one head");
+        }
+        user[level - 1] = Some(i);
+    }
+    if !any {
+        return Ok(());
+    }
+    if let Some(k) = user.iter().position(|u| u.is_none()) {
+        bail!(
+            "model spec: level {} (of {top}) has no head in the encoder: an encoder with heads needs one per level",
+            k + 1
+        );
+    }
+    if !matches!(layers.last(), Some(Layer::Head { .. })) {
+        bail!(
+            "model spec: encoder layer {} ({}) comes after the last head: an encoder with heads ends in a head (its output is the heads' row [2 D])",
+            layers.len() - 1,
+            layers.last().unwrap().name()
+        );
+    }
+    Ok(())
 }

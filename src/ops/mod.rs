@@ -21,4 +21,5 @@ pub mod optim;
 pub mod philox;
 pub mod proposal;
 pub mod reduce;
+pub mod strided;
 pub mod tune;

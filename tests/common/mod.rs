@@ -5,6 +5,8 @@ use abprop::gpu::Gpu;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::sync::OnceLock;
 
+pub mod nets;
+
 /// The device every test in a binary shares (chosen as the CLI chooses it: WGPU_BACKEND,
 /// WGPU_ADAPTER_NAME).
 pub fn gpu() -> &'static Gpu {
