@@ -754,3 +754,129 @@ fn hmc_training_logs_its_acceptance_rate() {
     assert!((0.0..=1.0).contains(&a), "{errors}");
     assert_eq!(errors["sampler"]["hmc"]["leapfrog"], 2, "{errors}");
 }
+
+/// 28x28 crops of a shipped photograph, as a folder of PNGs (digit-sized gray images).
+fn crops28(dir: &Path, n: u32) -> std::path::PathBuf {
+    let img = image::open(asset("gravel.png")).unwrap().to_luma8();
+    let data = dir.join("crops28");
+    std::fs::create_dir(&data).unwrap();
+    for k in 0..n {
+        image::imageops::crop_imm(&img, k * 30, k * 10, 28, 28)
+            .to_image()
+            .save(data.join(format!("{k}.png")))
+            .unwrap();
+    }
+    data
+}
+
+#[test]
+fn hiabp_trains_with_its_encoder_reconstructs_from_it_and_varies_a_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = crops28(d, 8).display().to_string();
+    let run = d.join("run").display().to_string();
+    let (ok, text) = abprop(&[
+        "train",
+        "--preset",
+        "hiabp-mnist-quick",
+        &data,
+        "--out",
+        &run,
+        "--iterations",
+        "2",
+        "--batch",
+        "4",
+        "--langevin-steps",
+        "2",
+    ]);
+    assert!(ok, "{text}");
+    let ckpt = format!("{run}/checkpoint.safetensors");
+    let c = abprop::io::checkpoint::Checkpoint::load(Path::new(&ckpt)).unwrap();
+    for name in ["encoder.0.weight", "encoder.0.bias", "propose_step"] {
+        assert!(c.tensors.contains_key(name), "the checkpoint lacks {name}");
+    }
+    // PyTorch's Conv2d layout [out, in, k, k].
+    assert_eq!(c.get("encoder.0.weight").unwrap().shape(), &[16, 1, 4, 4]);
+
+    // [E] and [E+L] reconstructions of the same images.
+    let rec = |steps: &str| {
+        let out = d.join(format!("rec{steps}")).display().to_string();
+        let (ok, text) = abprop(&[
+            "reconstruct",
+            "--model",
+            &ckpt,
+            "--data",
+            &data,
+            "--out",
+            &out,
+            "--init",
+            "encoder",
+            "--steps",
+            steps,
+            "--delta",
+            "0.15",
+            "--no-noise",
+        ]);
+        assert!(ok, "{text}");
+        let e: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{out}/errors.json")).unwrap()).unwrap();
+        e["mean_mse"].as_f64().unwrap()
+    };
+    // (That the steps improve on the encoder after real training is tests/iabp.rs's; here, two
+    // iterations in, they only have to run from the encoder's start.)
+    let (e, el) = (rec("0"), rec("20"));
+    assert!(e.is_finite() && el.is_finite() && e != el, "[E] {e} and [E+L] {el}");
+
+    // Level 2 resampled along each row, the other levels kept.
+    let panel = d.join("panel").display().to_string();
+    let (ok, text) = abprop(&[
+        "synthesize",
+        "--model",
+        &ckpt,
+        "--out",
+        &panel,
+        "--vary-level",
+        "2",
+        "--grid",
+        "3",
+    ]);
+    assert!(ok, "{text}");
+    assert!(Path::new(&format!("{panel}/grid.png")).exists());
+    let z = abprop::io::checkpoint::Checkpoint::load(Path::new(&format!("{panel}/latents.safetensors"))).unwrap();
+    let z = z.get("z").unwrap().f32().unwrap().to_vec();
+    let (dim, (off, len)) = (16, (8, 4)); // levels [8, 4, 4]: level 2 is z[8..12]
+    for r in 0..3 {
+        for j in 1..3 {
+            let (a, b) = (
+                &z[(r * 3) * dim..(r * 3 + 1) * dim],
+                &z[(r * 3 + j) * dim..(r * 3 + j + 1) * dim],
+            );
+            assert_eq!(a[..off], b[..off], "row {r}: level 1 changed along the row");
+            assert_eq!(a[off + len..], b[off + len..], "row {r}: level 3 changed along the row");
+            assert_ne!(a[off..off + len], b[off..off + len], "row {r}: level 2 did not vary");
+        }
+    }
+    fails_with(
+        &["synthesize", "--model", &ckpt, "--out", &panel, "--vary-level", "4"],
+        "level 4 is not one of",
+    );
+
+    // A model without an encoder.
+    let plain = d.join("plain").display().to_string();
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "texture-quick",
+            "--resize",
+            &asset("brick.png"),
+            "--out",
+            &plain,
+            "--init",
+            "encoder",
+            "--iterations",
+            "1",
+        ],
+        "no encoder",
+    );
+}

@@ -170,6 +170,11 @@ fn hyper(l: usize, d: f32, lr: f32, iterations: usize, batch: usize) -> Hyper {
     }
 }
 
+/// The latent levels of `hiabp-mnist` (bottom first; 32 factors as `iabp-mnist`'s d) and of
+/// its quick variant (16, as `iabp-mnist-quick`'s).
+pub const HIABP_LEVELS: [usize; 3] = [16, 8, 8];
+pub const HIABP_QUICK_LEVELS: [usize; 3] = [8, 4, 4];
+
 /// The HiABP paper's settings: sigma 0.3, T Langevin steps of size 0.15, batch 100, Adamax
 /// with learning rate 3e-4, chains started by the encoder.
 fn iabp(t: usize, iterations: usize) -> Hyper {
@@ -199,6 +204,8 @@ pub const PRESET_NAMES: &[&str] = &[
     "dynamic-quick",
     "iabp-mnist",
     "iabp-mnist-quick",
+    "hiabp-mnist",
+    "hiabp-mnist-quick",
 ];
 
 /// Whether a preset is for dynamic textures (frames of a clip, whose latent dynamics are fitted
@@ -286,6 +293,29 @@ pub fn preset(name: &str) -> Result<Preset> {
             name: "iabp-mnist-quick",
             about: "iabp-mnist with z 16, half the channels, learning rate 2e-3 and 30 iterations (minutes here on 500 digits)",
             spec: presets::iabp_mnist_net(16, [16, 32]),
+            hyper: Hyper {
+                optimizer: Optimizer::Adamax {
+                    lr: 2e-3,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: 0.0,
+                },
+                ..iabp(15, 30)
+            },
+            rate: None,
+        },
+        "hiabp-mnist" => Preset {
+            name: "hiabp-mnist",
+            about: "HiABP, L = 3 levels [16, 8, 8] (bottom first) on 28x28 digits in [0, 1]: the iabp-mnist blocks with z^2 injected at 7x7 and z^1 at 14x14, an encoder head per level; T = 15, s = 0.15, Adamax 3e-4",
+            spec: presets::hiabp_mnist_net(&HIABP_LEVELS, [32, 64]),
+            hyper: iabp(15, 200),
+            rate: None,
+        },
+        "hiabp-mnist-quick" => Preset {
+            name: "hiabp-mnist-quick",
+            about: "hiabp-mnist with levels [8, 4, 4], half the channels, learning rate 2e-3 and 30 iterations",
+            spec: presets::hiabp_mnist_net(&HIABP_QUICK_LEVELS, [16, 32]),
             hyper: Hyper {
                 optimizer: Optimizer::Adamax {
                     lr: 2e-3,

@@ -76,7 +76,7 @@ pub enum Experiment {
         curve_steps: Option<usize>,
     },
     /// The HiABP paper's Table 1, Table 3 and Figure 1: ABP with fresh and with persistent
-    /// chains, IABP ([E] and [E+L]) with one budget; the test reconstruction MSE (data in
+    /// chains, IABP and HiABP with L = 2 and 3 ([E] and [E+L]) with one budget; the test reconstruction MSE (data in
     /// [0, 1]) and the MSE against T. Quick settings: 300 training and 100 test images at
     /// 28x28, 20 iterations of batch 50 (about 15 minutes on a software adapter).
     Hiabp {
@@ -387,18 +387,37 @@ fn run_hiabp(common: &Common, ts: &[usize]) -> Result<()> {
     range.data(&mut split.test.values);
     let out = out_dir(common, "hiabp");
     let gpu = Gpu::new()?;
-    let methods = [
+    let mut methods: Vec<hiabp::Method> = [
         ("ABP (fresh chains)", "abp-fresh", Chains::Fresh),
         ("ABP (persistent chains)", "abp-persistent", Chains::Persistent),
         ("IABP", "iabp", Chains::Encoder),
     ]
+    .into_iter()
     .map(|(name, slug, chains)| hiabp::Method {
         name: name.into(),
         slug: slug.into(),
         levels: 1,
         spec: p.spec.clone(),
         chains,
-    });
+    })
+    .collect();
+    // HiABP with the same number of factors as IABP's d, split into L levels (the presets'
+    // splits for L = 3; halves for L = 2).
+    let (three, c) = if common.paper {
+        (crate::abp::config::HIABP_LEVELS, [32, 64])
+    } else {
+        (crate::abp::config::HIABP_QUICK_LEVELS, [16, 32])
+    };
+    let d: usize = three.iter().sum();
+    for levels in [vec![d / 2, d - d / 2], three.to_vec()] {
+        methods.push(hiabp::Method {
+            name: format!("HiABP (L = {})", levels.len()),
+            slug: format!("hiabp-l{}", levels.len()),
+            levels: levels.len(),
+            spec: crate::model::presets::hiabp_mnist_net(&levels, c),
+            chains: Chains::Encoder,
+        });
+    }
     let t0 = hyper.langevin_steps;
     let mut rows = Vec::new();
     for m in &methods {
@@ -406,7 +425,7 @@ fn run_hiabp(common: &Common, ts: &[usize]) -> Result<()> {
         rows.push(hiabp::run_method(&gpu, &s, m, t0, &split.train, &split.test, &dir)?);
     }
     let mut sweep: Vec<hiabp::MethodRow> = Vec::new();
-    for m in methods.iter().filter(|m| m.chains != Chains::Fresh) {
+    for m in methods.iter().filter(|m| m.chains != Chains::Fresh && m.levels == 1) {
         for &t in ts {
             match rows.iter().find(|r| r.method == m.name && r.t == t) {
                 Some(r) => sweep.push(r.clone()),
@@ -420,19 +439,16 @@ fn run_hiabp(common: &Common, ts: &[usize]) -> Result<()> {
     hiabp::t_plot(&out.join("mse-against-t.png"), &sweep)?;
     let h = &hyper;
     let mut md = format!(
-        "# HiABP paper, Table 1, Table 3 and Figure 1: ABP, persistent ABP and IABP with one budget
-
-Data: {}, at 28x28 in [0, 1].
-
-Networks: {}. {} iterations, batch {}, T = {t0} Langevin steps of {} (s = {}), {} with learning rate {} for both networks. Test Z: ABP from N(0, I) by T noiseless Langevin steps with W fixed; IABP from the encoder's mean ([E]), then T steps ([E+L]).
-
-Adapter: {}.
-
-Errors: mean squared error per pixel, pixels in [0, 1].
-
-",
+        "# HiABP paper, Table 1, Table 3 and Figure 1: ABP, persistent ABP, IABP and HiABP with one budget\n\n\
+         Data: {}, at 28x28 in [0, 1].\n\n\
+         Networks: {}; HiABP the same blocks with its {} factors in L levels (z^2 injected at 7x7, z^1 at 14x14, an encoder head per level). \
+         {} iterations, batch {}, T = {t0} Langevin steps of {} (s = {}), {} with learning rate {} for both networks. \
+         Test Z: ABP from N(0, I) by T noiseless Langevin steps with W fixed; IABP and HiABP from the encoder's mean ([E]), then T steps ([E+L]).\n\n\
+         Adapter: {}.\n\n\
+         Errors: mean squared error per pixel, pixels in [0, 1].\n\n",
         split.about,
         p.about,
+        d,
         h.iterations,
         h.batch,
         h.delta,
@@ -446,14 +462,9 @@ Errors: mean squared error per pixel, pixels in [0, 1].
         gpu.info.name,
     );
     md += &hiabp::table(&rows);
-    md += "
-## Test MSE against T (Table 3; mse-against-t.png is Figure 1)
-
-";
+    md += "\n## Test MSE against T (Table 3; mse-against-t.png is Figure 1)\n\n";
     md += &hiabp::t_table(&sweep, ts);
-    md += "
-In each method's folder: reconstructions.png (rows: test images, [E] for IABP, the method's reconstruction), samples.png, log.jsonl.
-";
+    md += "\nIn each method's folder: reconstructions.png (rows: test images, [E] for IABP, the method's reconstruction), samples.png, log.jsonl.\n";
     let json = serde_json::json!({
         "experiment": "hiabp",
         "data": split.about,

@@ -36,9 +36,16 @@ pub struct SynthArgs {
     /// Latent size for fully convolutional models: HxW (e.g. 14x14) or a length for sound.
     #[arg(long)]
     pub latent: Option<String>,
-    /// The NxN panel over [-2, 2]^2 of a two-factor model (paper Figure 5).
+    /// The NxN panel over [-2, 2]^2 of a two-factor model (paper Figure 5); with
+    /// --vary-level, the side of that panel (default 8).
     #[arg(long)]
     pub grid: Option<usize>,
+    /// On a hierarchical (HiABP) model, a panel where each row keeps every level's z but
+    /// level L's fixed, and level L's is resampled along the row (the HiABP paper's Figure 7:
+    /// which level holds stroke width, digit width, identity). Levels count from 1 at the
+    /// bottom.
+    #[arg(long, value_name = "L")]
+    pub vary_level: Option<usize>,
     /// How samples are written: png (default for images), png16, wav16 (default for sound),
     /// wav32f, or safetensors / npy (one file per chunk of samples, exact float values, with
     /// their Z; index.json lists which samples each file holds).
@@ -128,6 +135,28 @@ fn parse_devices(s: &str) -> Result<Vec<usize>> {
     Ok(v)
 }
 
+/// The Z of an n x n panel varying `level` along each row: row r is sample r of (seed, i)
+/// with level `level`'s slice replaced, in column j, by that slice of sample n + r n + j.
+pub fn vary_level_z(gpu: &Gpu, spec: &Spec, level: usize, n: usize, seed: Seed) -> Result<Vec<f32>> {
+    if spec.levels.is_none() {
+        bail!("--vary-level needs a hierarchical model (HiABP: a spec with \"levels\", e.g. the hiabp-mnist presets)");
+    }
+    let (off, len) = spec.level_slice(level)?;
+    let d = spec.latent_dim();
+    let rows = synthesis::sample_z_range(gpu, spec.latent, 0, n, seed)?;
+    let other = synthesis::sample_z_range(gpu, spec.latent, n, n * n, seed)?;
+    let mut z = Vec::with_capacity(n * n * d);
+    for r in 0..n {
+        for j in 0..n {
+            let mut v = rows[r * d..(r + 1) * d].to_vec();
+            let k = (r * n + j) * d;
+            v[off..off + len].copy_from_slice(&other[k + off..k + off + len]);
+            z.extend(v);
+        }
+    }
+    Ok(z)
+}
+
 /// Samples past which no grid is made unless asked for.
 const GRID_LIMIT: usize = 256;
 
@@ -158,6 +187,20 @@ pub fn run(a: SynthArgs) -> Result<()> {
     let m = &m;
     let (params, norm) = (&m.params, m.measured_norm(a.bn)?);
     let [c, h, w] = spec.output()?;
+    if let Some(level) = a.vary_level {
+        if a.latents.is_some() || a.shard.is_some() || a.resume || a.format.is_some() {
+            bail!("--vary-level makes one panel: leave out --latents, --shard, --resume and --format");
+        }
+        let n = a.grid.unwrap_or(8);
+        let z = vary_level_z(&gpu, &spec, level, n, a.seed)?;
+        let x = synthesis::render(&gpu, &spec, params, norm, &z, n * n)?;
+        synthesis::write_outputs(&a.out, &spec, m.rate, &x, &z, n * n, n, false)?;
+        eprintln!(
+            "abprop: wrote a {n}x{n} panel varying level {level} along each row to {}",
+            a.out.join("grid.png").display()
+        );
+        return Ok(());
+    }
     if a.latents.is_none() && a.grid.is_none() {
         // Z ~ N(0, I): the batch tool.
         let chunk = match norm {
