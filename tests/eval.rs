@@ -981,3 +981,73 @@ fn negative_data_of_a_labelled_source_takes_its_category() {
     let all = source::split(&src, &SplitOptions { negative: None, ..o }).unwrap();
     assert_eq!(all.negative.unwrap().names[0], "t10k-images-idx3-ubyte.gz#0");
 }
+
+#[test]
+fn eval_hiabp_compares_every_method_with_one_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hiabp");
+    let data = fashion().display().to_string();
+    let (ok, text) = abprop(&[
+        "eval",
+        "hiabp",
+        "--data",
+        &data,
+        "--out",
+        &out.display().to_string(),
+        "--train",
+        "40",
+        "--test",
+        "20",
+        "--iterations",
+        "2",
+        "--batch",
+        "20",
+        "--langevin-steps",
+        "3",
+        "--ts",
+        "2,3",
+        "--quiet",
+    ]);
+    assert!(ok, "{text}");
+    let r = results(&out);
+    let rows = r["rows"].as_array().unwrap();
+    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(
+        methods,
+        [
+            "ABP (fresh chains)",
+            "ABP (persistent chains)",
+            "IABP",
+            "HiABP (L = 2)",
+            "HiABP (L = 3)"
+        ]
+    );
+    for row in rows {
+        let levels = row["levels"].as_u64().unwrap();
+        let enc = row["method"].as_str().unwrap().contains("IABP") || levels > 1;
+        for k in ["test_mse", "train_mse", "seconds"] {
+            let v = row[k].as_f64().unwrap_or(f64::NAN);
+            assert!(v.is_finite() && v >= 0.0, "{row}: {k}");
+        }
+        // Pixels in [0, 1]: squared errors below 1.
+        assert!(row["test_mse"].as_f64().unwrap() < 1.0);
+        assert_eq!(row["test_mse_encoder"].is_number(), enc, "{row}");
+        assert_eq!(levels > 1, row["method"].as_str().unwrap().starts_with("HiABP"));
+        assert_eq!(row["t"].as_u64(), Some(3));
+    }
+    // The T sweep: persistent ABP and IABP at T = 2 and 3 (T = 3 reused from the table).
+    let sweep = r["t_sweep"].as_array().unwrap();
+    assert_eq!(sweep.len(), 4);
+    assert_eq!(sweep[1], rows[1], "the T = 3 run of persistent ABP is the table's");
+    for f in [
+        "results.md",
+        "mse-against-t.png",
+        "iabp/reconstructions.png",
+        "hiabp-l3/samples.png",
+        "abp-persistent-t2/log.jsonl",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("| HiABP (L = 3) | 3 | 3 |"), "{md}");
+}
