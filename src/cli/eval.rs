@@ -441,13 +441,13 @@ fn run_hiabp(common: &Common, ts: &[usize]) -> Result<()> {
     let mut md = format!(
         "# HiABP paper, Table 1, Table 3 and Figure 1: ABP, persistent ABP, IABP and HiABP with one budget\n\n\
          Data: {}, at 28x28 in [0, 1].\n\n\
-         Networks: {}; HiABP the same blocks with its {} factors in L levels (z^2 injected at 7x7, z^1 at 14x14, an encoder head per level). \
+         Networks: those of the `{}` preset (28x28, leaky ReLU 0.1, sigmoid output; an encoder of k4 s2 convolutions); HiABP the same blocks with its {} factors in L levels (z^2 injected at 7x7, z^1 at 14x14, an encoder head per level). \
          {} iterations, batch {}, T = {t0} Langevin steps of {} (s = {}), {} with learning rate {} for both networks. \
          Test Z: ABP from N(0, I) by T noiseless Langevin steps with W fixed; IABP and HiABP from the encoder's mean ([E]), then T steps ([E+L]).\n\n\
          Adapter: {}.\n\n\
          Errors: mean squared error per pixel, pixels in [0, 1].\n\n",
         split.about,
-        p.about,
+        p.name,
         d,
         h.iterations,
         h.batch,
