@@ -286,7 +286,10 @@ impl Chains {
             let mut seq = Vec::new();
             self.inf.steps(&self.gen, k, &mut seq);
             g.run(&seq).unwrap();
-            for (a, v) in accepted.iter_mut().zip(g.read::<f32>(self.inf.accepted().unwrap()).unwrap()) {
+            for (a, v) in accepted
+                .iter_mut()
+                .zip(g.read::<f32>(self.inf.accepted().unwrap()).unwrap())
+            {
                 *a += v;
             }
             left -= k;

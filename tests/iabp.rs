@@ -14,8 +14,16 @@ use abprop::model::{Norm, Spec};
 use abprop::ops::proposal;
 use common::*;
 
+/// The tests of this binary one at a time: a training test's submits can hold GL's one context
+/// for seconds, longer than wgpu's GL backend waits for it in another thread.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn proposal_kernels_match_the_cpu_twin() {
+    let _serial = one_at_a_time();
     for g in gpus_each_layout() {
         for (batch, d, offset) in [(1usize, 3usize, 0u32), (5, 7, 13), (4, 16, 64)] {
             let mut r = rng(d as u64);
@@ -56,6 +64,7 @@ fn proposal_kernels_match_the_cpu_twin() {
 
 #[test]
 fn the_fit_gradient_is_minus_the_loss_derivative() {
+    let _serial = one_at_a_time();
     let (batch, d) = (3, 4);
     let mut r = rng(7);
     let enc: Vec<f64> = uniform(&mut r, batch * 2 * d, -1.5, 1.5)
@@ -111,6 +120,7 @@ fn fashion(limit: usize, test: bool) -> Dataset {
 
 #[test]
 fn an_encoder_iteration_is_one_submit_and_one_read_back_and_resume_is_exact() {
+    let _serial = one_at_a_time();
     use std::sync::atomic::Ordering::Relaxed;
     let g = abprop::gpu::Gpu::new().unwrap();
     let (spec, mut h) = quick();
@@ -153,6 +163,7 @@ fn an_encoder_iteration_is_one_submit_and_one_read_back_and_resume_is_exact() {
 
 #[test]
 fn iabp_on_fashion_mnist_langevin_improves_the_encoders_reconstructions() {
+    let _serial = one_at_a_time();
     let g = gpu();
     let (spec, mut h) = quick();
     h.iterations = 12;
