@@ -18,11 +18,17 @@ fn asset(name: &str) -> String {
 
 /// `n` 32x32 grayscale crops of a shipped photograph, as a folder of PNGs in `dir`.
 fn crops(dir: &Path, n: u32) -> std::path::PathBuf {
+    crops_of(dir, "crops", n, 32, (40, 20))
+}
+
+/// `n` side x side grayscale crops of a shipped photograph, the k-th at k * `step`, as the
+/// folder `name` of PNGs in `dir`.
+fn crops_of(dir: &Path, name: &str, n: u32, side: u32, step: (u32, u32)) -> std::path::PathBuf {
     let img = image::open(asset("gravel.png")).unwrap().to_luma8();
-    let data = dir.join("crops");
+    let data = dir.join(name);
     std::fs::create_dir(&data).unwrap();
     for k in 0..n {
-        image::imageops::crop_imm(&img, k * 40, k * 20, 32, 32)
+        image::imageops::crop_imm(&img, k * step.0, k * step.1, side, side)
             .to_image()
             .save(data.join(format!("{k}.png")))
             .unwrap();
@@ -755,25 +761,11 @@ fn hmc_training_logs_its_acceptance_rate() {
     assert_eq!(errors["sampler"]["hmc"]["leapfrog"], 2, "{errors}");
 }
 
-/// 28x28 crops of a shipped photograph, as a folder of PNGs (digit-sized gray images).
-fn crops28(dir: &Path, n: u32) -> std::path::PathBuf {
-    let img = image::open(asset("gravel.png")).unwrap().to_luma8();
-    let data = dir.join("crops28");
-    std::fs::create_dir(&data).unwrap();
-    for k in 0..n {
-        image::imageops::crop_imm(&img, k * 30, k * 10, 28, 28)
-            .to_image()
-            .save(data.join(format!("{k}.png")))
-            .unwrap();
-    }
-    data
-}
-
 #[test]
 fn hiabp_trains_with_its_encoder_reconstructs_from_it_and_varies_a_level() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = crops28(d, 8).display().to_string();
+    let data = crops_of(d, "crops28", 8, 28, (30, 10)).display().to_string();
     let run = d.join("run").display().to_string();
     let (ok, text) = abprop(&[
         "train",
