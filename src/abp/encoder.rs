@@ -26,8 +26,6 @@ pub struct Encoder {
     pub d: usize,
     /// One proposal per batch of training examples (their noise offsets differ).
     propose: Vec<Op>,
-    /// The encoder's point estimate z = mu (no noise), for `[E]` inference.
-    mean: Op,
     fit: Op,
     pub learning: Learning,
     /// The GPU counter of proposals (saved in checkpoints as `propose_step`).
@@ -61,7 +59,6 @@ impl Encoder {
         let propose = (0..batches)
             .map(|b| proposal::propose(gpu, net.output(), z, d, &step, true, key, (b * gen.batch * d) as u32))
             .collect::<Result<Vec<_>>>()?;
-        let mean = proposal::propose(gpu, net.output(), z, d, &step, false, key, 0)?;
         let fit = proposal::fit(gpu, net.output(), z, d, net.output_grad())?;
         let learning = Learning::new(gpu, &net, optimizer, clip)?;
         let advance = langevin::advance(gpu, &step)?;
@@ -69,7 +66,6 @@ impl Encoder {
             net,
             d,
             propose,
-            mean,
             fit,
             learning,
             step,
@@ -88,12 +84,6 @@ impl Encoder {
     pub fn propose_seq<'a>(&'a self, b: usize, seq: &mut Vec<&'a Dispatch>) {
         seq.extend(self.net.forward_seq());
         seq.extend(self.propose[b].seq());
-    }
-
-    /// As [`Encoder::propose_seq`] with z = mu (no noise).
-    pub fn mean_seq<'a>(&'a self, seq: &mut Vec<&'a Dispatch>) {
-        seq.extend(self.net.forward_seq());
-        seq.extend(self.mean.seq());
     }
 
     /// After the improving steps, with the encoder's forward pass of [`Encoder::propose_seq`]
