@@ -197,6 +197,7 @@ fn iabp_on_fashion_mnist_langevin_improves_the_encoders_reconstructions() {
         norm: Norm::Population(&pop),
         encoder: Some(&enc),
         sampler: h.sampler,
+        start: None,
     };
     let e = reconstruct(g, &spec, &params, &test, &Observation::Full, &o(0))
         .unwrap()

@@ -9,7 +9,8 @@
 //! | `z` | the inferred Z of every training example, [n, latent...] |
 //! | `optim.{param}.{slot}` | the optimizer's state (momentum, Adam moments, step) |
 //! | `langevin_step`, `fresh_step` | the GPU counters of the Langevin noise and fresh chains |
-//! | `dynamics.A`, `dynamics.Q` | [d, d]: Z_{t+1} - m = A (Z_t - m) + eta, eta ~ N(0, Q), fitted on `z` in time order |
+//! | `dynamics.A`, `dynamics.Q` | [d, d]: Z_{t+1} - m = A (Z_t - m) + eta, eta ~ N(0, Q), fitted on `dynamics.states` |
+//! | `dynamics.states` | [frames, d]: the frames' states in time order (inferred anew with W fixed, or `z`) |
 //! | `dynamics.mean`, `dynamics.cov` | [d], [d, d]: m and the covariance of the fitted Z_t (Z_0 ~ N(m, cov)) |
 //! | `lds.A`, `lds.Q`, `lds.mean`, `lds.cov` | the same for the LDS baseline's PCA coefficients x_t |
 //! | `lds.frame_mean`, `lds.basis` | [c, h, w], [d, c, h, w]: the LDS frames are frame_mean + sum_k x_t[k] basis[k] |
@@ -19,7 +20,7 @@
 //! (sound), `preset` (when trained from one), `sequence` (a frame sequence's clip, JSON of
 //! `data::video::Clip`: the examples are its frames in time order), and after `abprop dynamics
 //! fit` `dynamics` and `lds` (JSON of `abp::dynamics::FitInfo`: d, states, residual, fitted and
-//! current spectral radius, stabilized). The `dynamics.*` and `lds.*` tensors are written by
+//! current spectral radius, stabilized, how the states were inferred). The `dynamics.*` and `lds.*` tensors are written by
 //! [`put_dynamics`] and read by [`dynamics_from`]; training again (`--resume`) drops them and
 //! `train` fits them anew at the end.
 
@@ -380,6 +381,21 @@ pub fn put_dynamics(c: &mut Checkpoint, d: &Dynamics, frame: crate::model::Shape
         .retain(|k, _| !k.starts_with("dynamics.") && !k.starts_with("lds."));
     c.metadata.remove("lds");
     put_linear(c, "dynamics", &d.abp)?;
+    let dim = d.abp.info.d;
+    if d.states.len() != d.abp.info.states * dim {
+        bail!(
+            "{} state values for the {} states of {dim} the dynamics were fitted on",
+            d.states.len(),
+            d.abp.info.states
+        );
+    }
+    c.tensors.insert(
+        "dynamics.states".into(),
+        HostTensor::F32(
+            vec![d.abp.info.states, dim],
+            d.states.iter().map(|&v| v as f32).collect(),
+        ),
+    );
     if let Some(l) = &d.lds {
         put_linear(c, "lds", &l.dynamics)?;
         let [ch, h, w] = frame;
@@ -425,6 +441,13 @@ pub fn dynamics_from(c: &Checkpoint) -> Result<Option<Dynamics>> {
         return Ok(None);
     }
     let abp = get_linear(c, "dynamics")?;
+    // Fits before `dynamics.states` were made on `z`.
+    let name = match c.tensors.contains_key("dynamics.states") {
+        true => "dynamics.states",
+        false => "z",
+    };
+    let states = get_mat(c, name, abp.info.states, abp.info.d)?;
+    let states = states.transpose().iter().copied().collect();
     let lds = if c.metadata.contains_key("lds") {
         let dynamics = get_linear(c, "lds")?;
         let k = dynamics.info.d;
@@ -438,5 +461,5 @@ pub fn dynamics_from(c: &Checkpoint) -> Result<Option<Dynamics>> {
     } else {
         None
     };
-    Ok(Some(Dynamics { abp, lds }))
+    Ok(Some(Dynamics { abp, lds, states }))
 }

@@ -10,13 +10,26 @@
 //! baseline: y_t = mean frame + C x_t with C the first d principal directions ([`Lds`]; the PCA
 //! itself is `eval::pca`, above this module).
 //!
+//! The states ABP's dynamics are fitted on are, by default, not the persistent chains' last
+//! states (the checkpoint's `z`: posterior samples, each with its own Langevin noise, so that
+//! the noise rather than the clip's motion dominates the small differences between frames) but
+//! each frame's Z inferred anew with W fixed by noiseless Langevin steps (gradient descent on
+//! the posterior) from one common start, Z = 0 ([`StateInference`], [`infer_states`]): the
+//! same frame always gives the same state and nearby frames nearby ones. `--states chains`
+//! fits the chains' states as they are.
+//!
 //! A synthesized sequence starts from Z_0 ~ N(m, S) (S: the covariance of the fitted states;
 //! about I for ABP's Z) and follows the dynamics with innovations drawn from
-//! `seed.rng(Stream::Dynamics)` (`Stream::LdsDynamics` for the baseline) on the CPU; the first
-//! `burn_in` states are discarded. Everything is in f64 on the CPU: d is 10 to 100.
+//! `seed.rng_at(Stream::Dynamics, tile)` (`Stream::LdsDynamics` for the baseline) on the CPU;
+//! the first `burn_in` states are discarded. Covariances are factored by their symmetric
+//! eigendecomposition (a PSD square root), so singular ones (fewer states than d, a direction
+//! the fit explains exactly) work. A fully convolutional model renders larger frames from a
+//! larger latent map: the map is tiled with blocks of the training latent's size, each block
+//! an independent sequence of the fitted dynamics ([`Linear::simulate_tiles`],
+//! [`tile_states`]). Everything is in f64 on the CPU: d is 10 to 100.
 
 use crate::seed::{Seed, Stream};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -55,6 +68,137 @@ pub struct FitInfo {
     pub radius: f64,
     /// Whether A was scaled to radius [`STABLE_RADIUS`].
     pub stabilized: bool,
+    /// How ABP's states were obtained: inferred anew with W fixed (these settings), or the
+    /// chains' last states (`None`; also the LDS's PCA coefficients).
+    #[serde(default)]
+    pub inferred: Option<StateInference>,
+}
+
+/// Inference of a frame's state for the dynamics: `steps` noiseless Langevin steps of size
+/// `delta` (gradient descent on the posterior, the model's s) from Z = 0 with W fixed, batch
+/// norms on the population statistics (each frame's state depends on that frame alone).
+/// `delta` None: the model's own Langevin step size D (D^2 / s^2 as it was trained with).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StateInference {
+    pub steps: usize,
+    pub delta: Option<f32>,
+}
+
+impl Default for StateInference {
+    fn default() -> Self {
+        StateInference {
+            steps: 300,
+            delta: None,
+        }
+    }
+}
+
+impl StateInference {
+    /// The step size for a model trained with Langevin step size `model_delta`.
+    pub fn with_model_delta(self, model_delta: f32) -> StateInference {
+        StateInference {
+            delta: Some(self.delta.unwrap_or(model_delta)),
+            ..self
+        }
+    }
+}
+
+/// Where the states of ABP's dynamics come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum States {
+    /// Each frame's Z inferred anew ([`StateInference`]).
+    Inferred(StateInference),
+    /// The persistent chains' last states (the checkpoint's `z`).
+    Chains,
+}
+
+/// What the states come from, as a command-line choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateSource {
+    /// Each frame's Z inferred anew with W fixed, noiselessly from Z = 0.
+    Inferred,
+    /// The persistent chains' last states (the checkpoint's `z`).
+    Chains,
+}
+
+/// The states' flags of `dynamics fit` and `eval dynamic`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StateArgs {
+    /// The states ABP's dynamics are fitted on: each frame's Z inferred anew with W fixed
+    /// (noiseless Langevin steps from Z = 0: the same frame gives the same state), or the
+    /// persistent chains' last states.
+    #[arg(long, value_enum, default_value_t = StateSource::Inferred)]
+    pub states: StateSource,
+    /// Noiseless Langevin steps inferring a frame's state with W fixed.
+    #[arg(long, default_value_t = StateInference::default().steps)]
+    pub infer_steps: usize,
+    /// Step size of that inference (default: the model's Langevin step size D).
+    #[arg(long)]
+    pub infer_delta: Option<f32>,
+}
+
+impl StateArgs {
+    /// The choice, checked.
+    pub fn states(&self) -> Result<States> {
+        if self.infer_steps == 0 || self.infer_delta.is_some_and(|d| !(d > 0.0 && d.is_finite())) {
+            bail!("--infer-steps and --infer-delta must be positive");
+        }
+        Ok(match self.states {
+            StateSource::Chains => States::Chains,
+            StateSource::Inferred => States::Inferred(self.inference()),
+        })
+    }
+
+    /// The inference of held-out frames' states (`eval dynamic`), whatever `--states` says.
+    pub fn inference(&self) -> StateInference {
+        StateInference {
+            steps: self.infer_steps,
+            delta: self.infer_delta,
+        }
+    }
+}
+
+/// The states of `frames` ([n, c, h, w], in time order) inferred as `inference` says, for a
+/// model trained with `hyper` (its s, and its D unless `inference` gives one):
+/// their Z ([n, latent...]) and the reconstruction f(Z). One common start (Z = 0) and no noise,
+/// so that the same frame gives the same state.
+pub fn infer_states(
+    gpu: &crate::gpu::Gpu,
+    spec: &crate::model::Spec,
+    params: &crate::model::HostParams,
+    pop: &crate::model::Population,
+    hyper: &super::Hyper,
+    frames: &crate::data::Dataset,
+    inference: StateInference,
+) -> Result<super::reconstruct::Reconstruction> {
+    use super::reconstruct::{reconstruct, ReconstructOptions};
+    let start = vec![0f32; frames.len() * spec.latent_dim()];
+    let o = ReconstructOptions {
+        steps: inference.steps,
+        delta: inference.with_model_delta(hyper.delta).delta.expect("a step size"),
+        sigma: hyper.sigma,
+        noise: false,
+        batch: super::synthesis::chunk_for(spec)?.min(frames.len().max(1)),
+        norm: crate::model::Norm::Population(pop),
+        start: Some(&start),
+        ..Default::default()
+    };
+    reconstruct(gpu, spec, params, frames, &super::Observation::Full, &o).context("inferring the frames' states")
+}
+
+/// A square root L (L L^T = m) of a symmetric positive semi-definite matrix from its
+/// eigendecomposition; eigenvalues below zero by rounding (down to -1e-5 times the largest)
+/// count as zero.
+pub fn sqrt_psd(m: &DMatrix<f64>, what: &str) -> Result<DMatrix<f64>> {
+    let e = ((m + m.transpose()) * 0.5).symmetric_eigen();
+    let top = e.eigenvalues.iter().fold(0.0f64, |a, &l| a.max(l.abs()));
+    // Checkpoints hold covariances in f32: eigenvalues of zero come back as small negative
+    // ones of about f32's rounding times the largest.
+    if let Some(l) = e.eigenvalues.iter().find(|&&l| l < -1e-5 * top || !l.is_finite()) {
+        bail!("the {what} covariance is not positive semi-definite (eigenvalue {l:.3e}, the largest {top:.3e})");
+    }
+    let roots = e.eigenvalues.map(|l| l.max(0.0).sqrt());
+    Ok(&e.eigenvectors * DMatrix::from_diagonal(&roots))
 }
 
 /// The largest |eigenvalue| of a square matrix (nalgebra's Schur decomposition).
@@ -102,6 +246,7 @@ impl Linear {
                 fitted_radius: 0.0,
                 radius: 0.0,
                 stabilized: false,
+                inferred: None,
             },
         };
         lin.refit_noise(&x0, &x1);
@@ -150,32 +295,42 @@ impl Linear {
     }
 
     /// A sequence of `frames` states ([frames, d]) after `burn_in` discarded ones: Z_0 ~ N(m, S),
-    /// then the dynamics, every draw from `seed`'s `stream`.
+    /// then the dynamics, every draw from `seed`'s `stream` (its item 0).
     pub fn simulate(&self, frames: usize, burn_in: usize, seed: Seed, stream: Stream) -> Result<Vec<f64>> {
+        self.simulate_tiles(frames, burn_in, seed, stream, 1)
+    }
+
+    /// `tiles` independent sequences of `frames` states each ([frames, tiles, d]: frame by frame,
+    /// the tiles' states in order), tile k's draws from item k of `seed`'s `stream`, so that
+    /// tile k is the same sequence whatever the number of tiles.
+    pub fn simulate_tiles(
+        &self,
+        frames: usize,
+        burn_in: usize,
+        seed: Seed,
+        stream: Stream,
+        tiles: usize,
+    ) -> Result<Vec<f64>> {
         let d = self.info.d;
-        let mut rng = seed.rng(stream);
-        let chol = |m: &DMatrix<f64>, what: &str| -> Result<DMatrix<f64>> {
-            // A small ridge keeps semi-definite covariances (fewer states than d) factorable.
-            let ridge = m.trace().abs() / d as f64 * 1e-9 + 1e-12;
-            let m = m + DMatrix::identity(d, d) * ridge;
-            match m.cholesky() {
-                Some(c) => Ok(c.l()),
-                None => bail!("the {what} covariance is not positive definite"),
-            }
-        };
-        let (ls, lq) = (chol(&self.cov, "state")?, chol(&self.q, "innovation")?);
-        let mut draw = |l: &DMatrix<f64>| -> DVector<f64> {
-            let e = DVector::from_fn(d, |_, _| rng.sample::<f64, _>(StandardNormal));
-            l * e
-        };
-        let mut z = draw(&ls);
-        let mut out = Vec::with_capacity(frames * d);
-        for k in 0..burn_in + frames {
-            if k > 0 {
-                z = &self.a * z + draw(&lq);
-            }
-            if k >= burn_in {
-                out.extend((&z + &self.mean).iter().copied());
+        let (ls, lq) = (sqrt_psd(&self.cov, "state")?, sqrt_psd(&self.q, "innovation")?);
+        let mut out = vec![0.0; frames * tiles * d];
+        for tile in 0..tiles {
+            let mut rng = seed.rng_at(stream, tile as u64);
+            let mut draw = |l: &DMatrix<f64>| -> DVector<f64> {
+                let e = DVector::from_fn(d, |_, _| rng.sample::<f64, _>(StandardNormal));
+                l * e
+            };
+            let mut z = draw(&ls);
+            for k in 0..burn_in + frames {
+                if k > 0 {
+                    z = &self.a * z + draw(&lq);
+                }
+                if k >= burn_in {
+                    let at = ((k - burn_in) * tiles + tile) * d;
+                    for (o, (v, m)) in out[at..at + d].iter_mut().zip(z.iter().zip(self.mean.iter())) {
+                        *o = v + m;
+                    }
+                }
             }
         }
         if out.iter().any(|v| !v.is_finite()) {
@@ -244,11 +399,51 @@ impl Lds {
     }
 }
 
-/// The fitted dynamics a checkpoint holds: ABP's on the inferred Z, and the LDS baseline.
+/// The fitted dynamics a checkpoint holds: ABP's on the frames' states, and the LDS baseline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dynamics {
     pub abp: Linear,
     pub lds: Option<Lds>,
+    /// The states ABP's dynamics were fitted on, [frames, d] in time order.
+    pub states: Vec<f64>,
+}
+
+/// How many tiles of a model's latent map `latent` ([c, h, w]) make the larger map `big`
+/// ([c, H, W], H and W multiples of h and w): (H / h, W / w).
+pub fn tiles_of(latent: [usize; 3], big: [usize; 3]) -> Result<[usize; 2]> {
+    let [c, h, w] = latent;
+    let [bc, bh, bw] = big;
+    if bc != c || bh == 0 || bw == 0 || bh % h != 0 || bw % w != 0 {
+        bail!(
+            "a sequence on a {bh}x{bw} latent map is made of tiles of the model's {h}x{w} map, each following the fitted dynamics: give a multiple of {h}x{w}"
+        );
+    }
+    Ok([bh / h, bw / w])
+}
+
+/// Lays the states of [`Linear::simulate_tiles`] ([frames, tiles, c * h * w], tiles in row
+/// order) out as latent maps [frames, c, H, W] of `big`, tile (i, j) at rows i h.. and
+/// columns j w...
+pub fn tile_states(states: &[f64], latent: [usize; 3], big: [usize; 3]) -> Result<Vec<f64>> {
+    let [ty, tx] = tiles_of(latent, big)?;
+    let [c, h, w] = latent;
+    let (bh, bw) = (big[1], big[2]);
+    let d = c * h * w;
+    let frames = states.len() / (ty * tx * d);
+    let mut out = vec![0.0; frames * c * bh * bw];
+    for f in 0..frames {
+        for (k, tile) in states[f * ty * tx * d..(f + 1) * ty * tx * d].chunks(d).enumerate() {
+            let (i, j) = (k / tx, k % tx);
+            for ch in 0..c {
+                for y in 0..h {
+                    let src = &tile[(ch * h + y) * w..(ch * h + y + 1) * w];
+                    let at = ((f * c + ch) * bh + i * h + y) * bw + j * w;
+                    out[at..at + w].copy_from_slice(src);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Which frames of a sequence of `frames` a strip shows: every `every`-th (default: ten frames).

@@ -30,6 +30,9 @@ pub struct ReconstructOptions<'a> {
     /// Start each chain at the encoder's mean mu(Y), the encoder's parameters given (as its
     /// own network names them, see `checkpoint::encoder_params_from`), instead of N(0, I).
     pub encoder: Option<&'a HostParams>,
+    /// Start chain i at row i of these Z ([n, latent...]) instead of N(0, I) (`eval dynamic` and
+    /// `dynamics fit` start every frame's chain at one common Z).
+    pub start: Option<&'a [f32]>,
 }
 
 impl Default for ReconstructOptions<'_> {
@@ -44,6 +47,7 @@ impl Default for ReconstructOptions<'_> {
             batch: 100,
             norm: Norm::Batch,
             encoder: None,
+            start: None,
         }
     }
 }
@@ -90,6 +94,14 @@ pub fn reconstruct(
     let n = data.len();
     let per = data.per_example();
     let d = spec.latent_dim();
+    if let Some(s) = o.start {
+        if o.encoder.is_some() {
+            bail!("a chain starts at the encoder's proposal or at a given Z, not both");
+        }
+        if s.len() != n * d {
+            bail!("{} starting values given for {n} chains of {d} factors", s.len());
+        }
+    }
     let mut out = Reconstruction {
         outputs: Vec::new(),
         z: Vec::new(),
@@ -146,14 +158,18 @@ pub fn reconstruct(
             &step,
             (start * d) as u32,
         )?;
-        let mut seq: Vec<&Dispatch> = match &enc {
-            Some((net, mean)) => {
+        let mut seq: Vec<&Dispatch> = match (&enc, o.start) {
+            (Some((net, mean)), _) => {
                 gpu.write(net.latent(), &data.values[start * per..(start + b) * per])?;
                 let mut v = net.forward_seq();
                 v.extend(mean.seq());
                 v
             }
-            None => init.seq(),
+            (None, Some(s)) => {
+                gpu.write(g.latent(), &s[start * d..(start + b) * d])?;
+                Vec::new()
+            }
+            (None, None) => init.seq(),
         };
         inf.steps(g, o.steps, &mut seq);
         seq.extend(g.forward_seq());

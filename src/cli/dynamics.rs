@@ -1,5 +1,5 @@
 //! `abprop dynamics fit`: the latent dynamics of a model trained on the frames of a clip
-//! (A and Q of Z_{t+1} = A Z_t + eta on its inferred Z, in time order) and the LDS baseline with
+//! (A and Q of Z_{t+1} = A Z_t + eta on its frames' states, in time order) and the LDS baseline with
 //! the same d, stored in its checkpoint.
 
 use crate::abp::checkpoint::{spec_from, FILE};
@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum DynamicsCmd {
-    /// Fit A and Q on a checkpoint's inferred Z (in time order) and the LDS baseline on its
-    /// frames, and store them in the checkpoint.
+    /// Fit A and Q on the states of a checkpoint's frames (in time order) and the LDS baseline
+    /// on the frames, and store them in the checkpoint.
     Fit(FitArgs),
 }
 
@@ -36,6 +36,8 @@ pub struct FitArgs {
     pub resize: bool,
     #[command(flatten)]
     pub clip: ClipArgs,
+    #[command(flatten)]
+    pub states: crate::abp::dynamics::StateArgs,
 }
 
 /// Lines describing fitted dynamics, with the warnings of diverging ones.
@@ -46,6 +48,10 @@ pub fn describe(d: &Dynamics) -> String {
             "{what}: d = {}, {} states: relative residual {:.4}, A's spectral radius {:.4}",
             i.d, i.states, i.residual, i.radius
         );
+        if let Some(f) = i.inferred {
+            let delta = f.delta.map_or("the model's D".to_string(), |d| d.to_string());
+            s += &format!(" (states inferred by {} noiseless steps of {delta})", f.steps);
+        }
         if i.stabilized {
             s += &format!(" (stabilized from {:.4})", i.fitted_radius);
         }
@@ -70,6 +76,7 @@ pub fn run(cmd: DynamicsCmd) -> Result<()> {
             } else {
                 a.model.clone()
             };
+            let states = a.states.states()?;
             let frames = match &a.data {
                 Some(p) => {
                     let (spec, _) = spec_from(&Checkpoint::load(&path)?)?;
@@ -80,11 +87,14 @@ pub fn run(cmd: DynamicsCmd) -> Result<()> {
                         rate: 0,
                         limit: None,
                     };
-                    Some(video::load(p, &opt, &a.clip.select())?)
+                    let mut f = video::load(p, &opt, &a.clip.select())?;
+                    spec.range().data(&mut f.values);
+                    Some(f)
                 }
                 None => None,
             };
-            let d = crate::eval::dynamic::fit_checkpoint(&path, frames.as_ref(), a.stabilize)?;
+            let gpu = crate::gpu::Gpu::new()?;
+            let d = crate::eval::dynamic::fit_checkpoint(&gpu, &path, frames.as_ref(), states, a.stabilize)?;
             eprintln!("abprop: {}", describe(&d));
             eprintln!("abprop: stored in {}", path.display());
             Ok(())

@@ -95,6 +95,7 @@ pub fn run(a: ReconArgs) -> Result<()> {
             Start::Encoder => m.encoder.as_ref(),
             Start::Prior => None,
         },
+        start: None,
         norm: m.measured_norm(a.bn)?,
     };
     let r = reconstruct(&gpu, spec, params, &data, &Observation::Full, &o)?;

@@ -71,6 +71,8 @@ pub struct SynthArgs {
     pub devices: Option<String>,
     /// A sequence of N frames from the fitted latent dynamics (a model trained on a clip,
     /// after `abprop dynamics fit`): frames/*.png, sequence.gif, strip.png, latents.safetensors.
+    /// With --latent HxW (a fully convolutional model, H and W multiples of its latent map's)
+    /// larger frames: the map is tiled with independent blocks following the dynamics.
     #[arg(long, value_name = "N")]
     pub frames: Option<usize>,
     /// States discarded at the start of a sequence.
@@ -286,16 +288,20 @@ pub fn run(a: SynthArgs) -> Result<()> {
     Ok(())
 }
 
-/// ABP's sequence: states from the fitted dynamics, frames f(Z_t; W) rendered on the GPU.
-fn abp_sequence(gpu: &Gpu, m: &Model, a: &SynthArgs, n: usize) -> Result<(Vec<f32>, Vec<f64>)> {
+/// ABP's sequence on `spec` (the model's, or one with a larger latent map of a fully
+/// convolutional model, tiled with blocks following the fitted dynamics): its states
+/// ([n, latent...]) and frames f(Z_t; W) rendered on the GPU.
+fn abp_sequence(gpu: &Gpu, m: &Model, spec: &Spec, a: &SynthArgs, n: usize) -> Result<(Vec<f32>, Vec<f64>)> {
     let d = m.dynamics.as_ref().context("the checkpoint holds no fitted dynamics")?;
     if let Some(w) = d.abp.warning("ABP dynamics") {
         eprintln!("abprop: warning: {w}");
     }
-    let z = d.abp.simulate(n, a.burn_in, a.seed, Stream::Dynamics)?;
+    let [ty, tx] = dynamics::tiles_of(m.spec.latent, spec.latent)?;
+    let z = d.abp.simulate_tiles(n, a.burn_in, a.seed, Stream::Dynamics, ty * tx)?;
+    let z = dynamics::tile_states(&z, m.spec.latent, spec.latent)?;
     let zf: Vec<f32> = z.iter().map(|&v| v as f32).collect();
     let norm = m.measured_norm(a.bn)?;
-    Ok((synthesis::render(gpu, &m.spec, &m.params, norm, &zf, n)?, z))
+    Ok((synthesis::render(gpu, spec, &m.params, norm, &zf, n)?, z))
 }
 
 /// The LDS baseline's sequence (on the CPU).
@@ -313,8 +319,11 @@ fn sequence(a: &SynthArgs, m: &mut Model) -> Result<()> {
     if n == 0 {
         bail!("--frames 0: give the number of frames to synthesize (1 or more)");
     }
-    if a.latents.is_some() || a.grid.is_some() || a.latent.is_some() {
-        bail!("--frames, --baseline and --compare synthesize from the fitted dynamics: leave out --latents, --grid and --latent");
+    if a.latents.is_some() || a.grid.is_some() {
+        bail!("--frames, --baseline and --compare synthesize from the fitted dynamics: leave out --latents and --grid");
+    }
+    if a.latent.is_some() && (a.compare || a.baseline.is_some()) {
+        bail!("--latent makes larger ABP frames from a fully convolutional model; the LDS baseline makes frames of the training size only: leave out --baseline and --compare");
     }
     // The generator renders the ABP sequences (on the GPU); the LDS baseline needs no GPU.
     let gpu = if a.compare || a.baseline.is_none() {
@@ -332,20 +341,24 @@ fn sequence(a: &SynthArgs, m: &mut Model) -> Result<()> {
             a.model.display()
         )
     })?;
-    let shape = m.spec.output()?;
+    let spec = match &a.latent {
+        Some(l) => m.spec.with_latent(parse_latent(l, &m.spec)?)?,
+        None => m.spec.clone(),
+    };
+    let shape = spec.output()?;
     let strip = dynamics::strip_frames(n, a.strip_every);
     let lds = || {
         d.lds
             .as_ref()
             .context("the checkpoint holds no LDS baseline: refit with `abprop dynamics fit`")
     };
-    let latent = m.spec.latent.to_vec();
+    let latent = spec.latent.to_vec();
     if !a.compare {
         let (x, states, lat) = if a.baseline == Some(Baseline::Lds) {
             let (x, s) = lds_sequence(lds()?, a, n)?;
             (x, s, vec![lds()?.basis.ncols()])
         } else {
-            let (x, s) = abp_sequence(gpu.as_ref().expect("a GPU for ABP"), m, a, n)?;
+            let (x, s) = abp_sequence(gpu.as_ref().expect("a GPU for ABP"), m, &spec, a, n)?;
             (x, s, latent)
         };
         dynamics::write_sequence(&a.out, &x, shape, &states, &lat, &strip, a.fps)?;
@@ -362,7 +375,7 @@ fn sequence(a: &SynthArgs, m: &mut Model) -> Result<()> {
         .as_ref()
         .context("the checkpoint records no training clip for the third row of --compare")?;
     let train = clip.load(shape)?;
-    let (xa, za) = abp_sequence(gpu.as_ref().expect("a GPU for ABP"), m, a, n)?;
+    let (xa, za) = abp_sequence(gpu.as_ref().expect("a GPU for ABP"), m, &spec, a, n)?;
     let (xl, zl) = lds_sequence(l, a, n)?;
     dynamics::write_sequence(&a.out.join("abp"), &xa, shape, &za, &latent, &strip, a.fps)?;
     dynamics::write_sequence(&a.out.join("lds"), &xl, shape, &zl, &[l.basis.ncols()], &strip, a.fps)?;

@@ -147,7 +147,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     }
     if sequence && dynamic {
         let ckpt = out.join(crate::abp::checkpoint::FILE);
-        let d = crate::eval::dynamic::fit_checkpoint(&ckpt, Some(&data), false)?;
+        let states = crate::abp::dynamics::States::Inferred(Default::default());
+        let d = crate::eval::dynamic::fit_checkpoint(&gpu, &ckpt, Some(&data), states, false)?;
         eprintln!("abprop: {}", super::dynamics::describe(&d));
     }
     if let Some(a) = t.last_acceptance {

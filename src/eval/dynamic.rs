@@ -4,7 +4,7 @@
 
 use super::pca::Pca;
 use crate::abp::checkpoint::{dynamics_from, put_dynamics, sequence_from, spec_from};
-use crate::abp::dynamics::{Dynamics, Lds, Linear};
+use crate::abp::dynamics::{infer_states, Dynamics, Lds, Linear, States};
 use crate::data::Dataset;
 use crate::io::checkpoint::Checkpoint;
 use anyhow::{bail, Context, Result};
@@ -33,16 +33,22 @@ fn lds_states(l: &Lds, frames: &Dataset) -> Vec<f64> {
     l.project(&frames.values)
 }
 
-/// Fits ABP's dynamics on the checkpoint's Z (in time order) and the LDS with the same d on
-/// the frames (`frames`, or the clip recorded in the checkpoint), optionally stabilized, and
-/// stores both in the checkpoint (written atomically). Returns what was fitted.
-pub fn fit_checkpoint(path: &Path, frames: Option<&Dataset>, stabilize: bool) -> Result<Dynamics> {
+/// Fits ABP's dynamics on the frames' states (inferred anew with W fixed, or the chains' `z`,
+/// as `states` says) and the LDS with the same d on the frames (`frames`, values in the
+/// model's range, or the clip recorded in the checkpoint), optionally stabilized, and stores
+/// both in the checkpoint (written atomically). Returns what was fitted.
+pub fn fit_checkpoint(
+    gpu: &crate::gpu::Gpu,
+    path: &Path,
+    frames: Option<&Dataset>,
+    states: States,
+    stabilize: bool,
+) -> Result<Dynamics> {
     let mut c = Checkpoint::load(path)?;
     let (spec, _) = spec_from(&c).with_context(|| format!("{}", path.display()))?;
     let zt = c.get("z").with_context(|| format!("{}", path.display()))?;
     let n = zt.shape()[0];
     let d = spec.latent_dim();
-    let z: Vec<f64> = zt.f32()?.iter().map(|&v| v as f64).collect();
     let loaded;
     let frames = match frames {
         Some(f) => f,
@@ -53,7 +59,9 @@ pub fn fit_checkpoint(path: &Path, frames: Option<&Dataset>, stabilize: bool) ->
                     path.display()
                 )
             })?;
-            loaded = clip.load(spec.output()?)?;
+            let mut f = clip.load(spec.output()?)?;
+            spec.range().data(&mut f.values);
+            loaded = f;
             &loaded
         }
     };
@@ -81,14 +89,29 @@ pub fn fit_checkpoint(path: &Path, frames: Option<&Dataset>, stabilize: bool) ->
             );
         }
     }
-    let mut abp = Linear::fit(&z, d).context("fitting A and Q on the inferred Z")?;
+    let (z, inferred) = match states {
+        States::Chains => (zt.f32()?.iter().map(|&v| v as f64).collect::<Vec<_>>(), None),
+        States::Inferred(inference) => {
+            let mut m = crate::abp::Model::load(path)?;
+            let pop = m.population(gpu)?.clone();
+            let r = infer_states(gpu, &spec, &m.params, &pop, &m.hyper, &frames, inference)?;
+            let inference = inference.with_model_delta(m.hyper.delta);
+            (r.z.iter().map(|&v| v as f64).collect(), Some(inference))
+        }
+    };
+    let mut abp = Linear::fit(&z, d).context("fitting A and Q on the frames' states")?;
+    abp.info.inferred = inferred;
     let mut base = lds(&frames, d).context("fitting the LDS baseline")?;
     if stabilize {
         abp.stabilize(&z);
         let x = lds_states(&base, &frames);
         base.dynamics.stabilize(&x);
     }
-    let dynamics = Dynamics { abp, lds: Some(base) };
+    let dynamics = Dynamics {
+        abp,
+        lds: Some(base),
+        states: z,
+    };
     put_dynamics(&mut c, &dynamics, spec.output()?)?;
     c.save(path)?;
     // What was written reads back.
@@ -215,12 +238,10 @@ pub struct DynamicArgs {
     pub preset: String,
     #[command(flatten)]
     pub hp: crate::abp::Overrides,
-    /// Langevin steps inferring Z of held-out frames from N(0, I) with W fixed.
-    #[arg(long, default_value_t = 300)]
-    pub infer_steps: usize,
-    /// Step size of that inference.
-    #[arg(long, default_value_t = 0.05)]
-    pub infer_delta: f32,
+    /// The training frames' states, and the inference of every frame's state (held-out
+    /// frames' always as `--infer-steps` and `--infer-delta` say).
+    #[command(flatten)]
+    pub states: crate::abp::dynamics::StateArgs,
     /// Frames of each synthesized sequence (default: as many as the training frames).
     #[arg(long)]
     pub synth_frames: Option<usize>,
@@ -291,7 +312,6 @@ fn mse64(a: &[f32], b: &[f32]) -> f64 {
 pub fn run_eval(a: &DynamicArgs) -> Result<()> {
     use super::plot::{self, Series};
     use super::report::{self, num};
-    use crate::abp::reconstruct::{reconstruct, ReconstructOptions};
     use crate::abp::synthesis::render;
     use crate::abp::{preset, Observation};
     use crate::data::{video, LoadOptions};
@@ -299,8 +319,11 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
     use crate::model::Norm;
     use crate::seed::Stream;
     let p = preset(&a.preset)?;
-    if !crate::abp::config::is_dynamic(p.name) {
-        bail!("--preset {}: eval dynamic trains dynamic or dynamic-quick", a.preset);
+    if !matches!(p.name, "dynamic" | "dynamic-quick") {
+        bail!(
+            "--preset {}: eval dynamic trains dynamic or dynamic-quick (their fc layer takes each d of --dims)",
+            a.preset
+        );
     }
     if a.dims.is_empty() || a.dims.contains(&0) {
         bail!("--dims: give positive latent dimensions");
@@ -308,6 +331,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
     if !(a.train_fraction > 0.0 && a.train_fraction < 1.0) {
         bail!("--train-fraction must be between 0 and 1");
     }
+    let states = a.states.states()?;
     let mut hyper = p.hyper.clone();
     a.hp.apply(&mut hyper)?;
     hyper.validate()?;
@@ -364,8 +388,8 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
             net: super::Net::Quick,
             d,
             hyper: hyper.clone(),
-            infer_steps: a.infer_steps,
-            infer_delta: a.infer_delta,
+            infer_steps: a.states.infer_steps,
+            infer_delta: a.states.infer_delta.unwrap_or(hyper.delta),
             panel: 10,
             verbose: !a.quiet,
         };
@@ -376,25 +400,21 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         let params = t.gen.read_params(&gpu)?;
         let pop = t.population()?;
         let norm = Norm::Population(&pop);
-        let z: Vec<f64> = t.latents()?.iter().map(|&v| v as f64).collect();
+        let infer = |frames: &Dataset| infer_states(&gpu, &spec, &params, &pop, &hyper, frames, a.states.inference());
+        let z: Vec<f64> = match states {
+            States::Chains => t.latents()?,
+            States::Inferred(_) => infer(&train)?.z,
+        }
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
         let mut abp = Linear::fit(&z, d)?;
         abp.stabilize(&z);
         let mut base = lds(&train, d)?;
         let x_train = base.project(&train.values);
         base.dynamics.stabilize(&x_train);
-        // Held-out frames: Z inferred with W fixed.
-        let ro = ReconstructOptions {
-            steps: a.infer_steps,
-            delta: a.infer_delta,
-            sigma: hyper.sigma,
-            noise: true,
-            sampler: hyper.sampler,
-            seed: hyper.seed,
-            batch: test.len(),
-            norm,
-            encoder: None,
-        };
-        let rec = reconstruct(&gpu, &spec, &params, &test, &Observation::Full, &ro)?;
+        // Held-out frames: their states inferred with W fixed.
+        let rec = infer(&test)?;
         let z_test: Vec<f64> = rec.z.iter().map(|&v| v as f64).collect();
         let mut z_prev = z[(n_train - 1) * d..].to_vec();
         z_prev.extend_from_slice(&z_test[..(test.len() - 1) * d]);
@@ -508,7 +528,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         &stat_rows,
     );
     let md = format!(
-        "# Experiment 4: dynamic textures, ABP and the linear dynamic system\n\nData: {} frames of {} ({}x{} colour), the first {n_train} trained on, the last {} held out. Preset {}: {} iterations, L = {}, D = {}, s = {}; held-out Z inferred from N(0, I) by {} Langevin steps of {} with W fixed. A fitted by least squares on the ordered Z_t (ABP) or PCA coefficients (LDS) and scaled to spectral radius 0.99 where larger (the fitted radius is shown).\n\nAdapter: {}.\n\nErrors: mean squared error per value (values in [-1, 1]). One-step prediction of each held-out frame Y_(t+1) from Y_t: ABP f(m + A (Z_t - m)), LDS mean + C (m + A (x_t - m)); predicting the training mean frame gives {}, repeating the previous frame {}.\n\n{t1}\nSynthesized sequences ({t_synth} frames after {} of burn-in) against the training clip:\n\n{t2}\nIn each folder d<d>: compare.png (ABP above, LDS below, training frames last; frames 0, {}, ... of each), abp.gif, lds.gif, log.jsonl. prediction.png: the one-step prediction errors against d.\n",
+        "# Experiment 4: dynamic textures, ABP and the linear dynamic system\n\nData: {} frames of {} ({}x{} colour), the first {n_train} trained on, the last {} held out. Preset {}: {} iterations, L = {}, D = {}, s = {}; ABP's states ({}) and the held-out frames' inferred with W fixed by {} noiseless Langevin steps of {} from Z = 0. A fitted by least squares on the ordered states (ABP) or PCA coefficients (LDS) and scaled to spectral radius 0.99 where larger (the fitted radius is shown).\n\nAdapter: {}.\n\nErrors: mean squared error per value (values in [-1, 1]). One-step prediction of each held-out frame Y_(t+1) from Y_t: ABP f(m + A (Z_t - m)), LDS mean + C (m + A (x_t - m)); predicting the training mean frame gives {}, repeating the previous frame {}.\n\n{t1}\nSynthesized sequences ({t_synth} frames after {} of burn-in) against the training clip:\n\n{t2}\nIn each folder d<d>: compare.png (ABP above, LDS below, training frames last; frames 0, {}, ... of each), abp.gif, lds.gif, log.jsonl. prediction.png: the one-step prediction errors against d.\n",
         clip.len(),
         a.data.display(),
         w,
@@ -519,8 +539,12 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         hyper.langevin_steps,
         hyper.delta,
         hyper.sigma,
-        a.infer_steps,
-        a.infer_delta,
+        match states {
+            States::Chains => "the training frames': the chains' last states",
+            States::Inferred(_) => "every frame's",
+        },
+        a.states.infer_steps,
+        a.states.infer_delta.unwrap_or(hyper.delta),
         gpu.info.name,
         num(naive.predict_mean_frame),
         num(naive.predict_previous_frame),

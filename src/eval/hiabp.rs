@@ -98,6 +98,7 @@ pub fn run_method(
         batch: hyper.batch.min(test.len()).max(1),
         norm: Norm::Population(&pop),
         encoder,
+        start: None,
     };
     let full = reconstruct(gpu, &spec, &params, test, &Observation::Full, &opts(t, enc.as_ref()))?;
     let alone = match &enc {

@@ -120,6 +120,7 @@ impl Setup {
             batch: self.hyper.batch,
             norm: crate::model::Norm::Batch,
             encoder: None,
+            start: None,
         }
     }
 

@@ -153,6 +153,19 @@ pub fn dynamic_quick_net(d: usize, size: usize) -> Result<Spec> {
     object_quick_net(d, size)?.with_output_channels(3)
 }
 
+/// The quick fully convolutional dynamic-texture net: z 1x4x4 (d = 16, a map as the texture
+/// nets'), k5 s2 transposed convolutions 64-32-3 to 32x32 colour frames, batch norm and ReLU
+/// between them, tanh at the bottom (the `dynamic-conv-quick` preset). A larger z map makes
+/// larger frames; a sequence on it tiles the map with blocks following the fitted dynamics.
+pub fn dynamic_conv_quick_net() -> Spec {
+    Spec {
+        latent: [1, 4, 4],
+        layers: stack(vec![], conv2d, &[64, 32, 3], Activation::Relu),
+        encoder: None,
+        levels: None,
+    }
+}
+
 /// The IABP generator and encoder on 28x28 gray images in [0, 1]: HiABP's MNIST network
 /// ([`hiabp_mnist_net`]) with one level of d factors: generator fc d -> 7x7 x C2, leaky ReLU
 /// 0.1, k4 s2 transposed convolutions C1 then 1 channel to 28x28, sigmoid; encoder k4 s2
