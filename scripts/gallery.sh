@@ -36,4 +36,15 @@ cp "$R/fmnist-interp/grid.png" "$G/fmnist-interpolation.png"
 $B train --preset object-d2-quick --resize --limit 300 --iterations 40 "$FM" --out "$R/fmnist-d2" --snapshot-every 0
 $B synthesize --model "$R/fmnist-d2/checkpoint.safetensors" --out "$R/fmnist-d2-panel" --grid 9
 cp "$R/fmnist-d2-panel/grid.png" "$G/fmnist-d2-panel.png"
+
+# Dynamic textures (paper Exp. 4, quick): a sequence of ABP above the LDS's, and 64x64 frames
+# from the 32x32 fully convolutional model (an 8x8 z map of four tiles).
+$B train --preset dynamic-quick --resize assets/tree.gif --out "$R/tree" --snapshot-every 0
+$B dynamics fit --model "$R/tree" --stabilize
+$B synthesize --model "$R/tree" --out "$R/tree-cmp" --frames 40 --compare --strip-every 4 --seed 2
+cp "$R/tree-cmp/compare.png" "$G/tree-compare-d20.png"
+$B train --preset dynamic-conv-quick --resize assets/tree.gif --out "$R/tree-conv" --snapshot-every 0
+$B dynamics fit --model "$R/tree-conv" --stabilize
+$B synthesize --model "$R/tree-conv" --out "$R/tree-conv-64" --frames 40 --latent 8x8 --strip-every 4 --seed 2
+cp "$R/tree-conv-64/strip.png" "$G/tree-conv-64.png"
 ls -la "$G"

@@ -210,6 +210,15 @@ fn read_frames(dir: &Path) -> Vec<f32> {
     data::load(dir, &opt).unwrap().values
 }
 
+/// `abprop train --preset PRESET` on the shipped clip into `run`, with `extra` arguments.
+fn train_on_clip(preset: &str, run: &Path, extra: &[&str]) -> String {
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tree.gif");
+    let mut args = vec!["train", "--preset", preset, "--resize", clip.to_str().unwrap()];
+    args.extend(["--out", run.to_str().unwrap(), "--snapshot-every", "0"]);
+    args.extend(extra);
+    abprop(&args)
+}
+
 /// A short real run on the shipped clip through the command line: training fits the dynamics,
 /// the synthesized sequence changes from frame to frame about as much as the clip (neither
 /// frozen nor exploding), and is the same for the same seed.
@@ -217,21 +226,8 @@ fn read_frames(dir: &Path) -> Vec<f32> {
 fn short_run_on_the_shipped_clip() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let clip_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tree.gif");
-    let (run_s, clip_s) = (run.to_str().unwrap(), clip_path.to_str().unwrap());
-    let text = abprop(&[
-        "train",
-        "--preset",
-        "dynamic-quick",
-        "--resize",
-        clip_s,
-        "--out",
-        run_s,
-        "--iterations",
-        "120",
-        "--snapshot-every",
-        "0",
-    ]);
+    let run_s = run.to_str().unwrap();
+    let text = train_on_clip("dynamic-quick", &run, &["--iterations", "120"]);
     assert!(text.contains("ABP dynamics: d = 20, 52 states"), "{text}");
     let ckpt = run.join("checkpoint.safetensors");
     let m = abprop::abp::Model::load(&ckpt).unwrap();
@@ -428,23 +424,8 @@ fn abprop_err(args: &[&str]) -> String {
 fn larger_frames_from_a_convolutional_model() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let clip_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tree.gif");
-    let (run_s, clip_s) = (run.to_str().unwrap(), clip_path.to_str().unwrap());
-    let text = abprop(&[
-        "train",
-        "--preset",
-        "dynamic-conv-quick",
-        "--resize",
-        clip_s,
-        "--frames",
-        "20",
-        "--out",
-        run_s,
-        "--iterations",
-        "3",
-        "--snapshot-every",
-        "0",
-    ]);
+    let run_s = run.to_str().unwrap();
+    let text = train_on_clip("dynamic-conv-quick", &run, &["--frames", "20", "--iterations", "3"]);
     assert!(text.contains("ABP dynamics: d = 16, 20 states"), "{text}");
     let small = dir.path().join("small");
     let big = dir.path().join("big");
@@ -487,4 +468,101 @@ fn larger_frames_from_a_convolutional_model() {
     );
     assert!(e.contains("LDS"), "{e}");
     assert!(!dir.path().join("x").exists() && !dir.path().join("y").exists());
+}
+
+/// A frame's state is inferred from the common start Z = 0 without noise: no steps leave it
+/// at 0, the same frame gives the same state wherever it stands in the clip, and a given start
+/// of the wrong size is refused.
+#[test]
+fn states_are_inferred_from_one_common_start() {
+    use abprop::abp::dynamics::{infer_states, StateInference};
+    use abprop::abp::reconstruct::{reconstruct, ReconstructOptions};
+    let gpu = abprop::gpu::Gpu::new().unwrap();
+    let spec = abprop::model::presets::dynamic_conv_quick_net();
+    let params = abprop::model::init_params(&spec, 5).unwrap();
+    let d = spec.latent_dim();
+    let z0: Vec<f32> = (0..8 * d).map(|i| ((i * 37 % 19) as f32 - 9.0) / 9.0).collect();
+    let pop = abprop::model::Population::measure(&gpu, &spec, &params, &z0, 8).unwrap();
+    let hyper = abprop::abp::preset("dynamic-conv-quick").unwrap().hyper;
+    let mut frames = clip(3, 32);
+    // Frames 0, 1, 2, then frame 0 again.
+    frames
+        .values
+        .extend_from_slice(&frames.values[..frames.per_example()].to_vec());
+    frames.names.push("again".into());
+    let none = infer_states(
+        &gpu,
+        &spec,
+        &params,
+        &pop,
+        &hyper,
+        &frames,
+        StateInference { steps: 0, delta: None },
+    )
+    .unwrap();
+    assert!(none.z.iter().all(|&v| v == 0.0));
+    let s = infer_states(&gpu, &spec, &params, &pop, &hyper, &frames, StateInference::default()).unwrap();
+    assert_eq!(s.z[..d], s.z[3 * d..]);
+    assert_ne!(s.z[..d], s.z[d..2 * d]);
+    assert!(s.z.iter().any(|&v| v != 0.0) && s.z.iter().all(|v| v.is_finite()));
+    let bad = vec![0f32; d];
+    let o = ReconstructOptions {
+        start: Some(&bad),
+        ..Default::default()
+    };
+    let full = abprop::abp::Observation::Full;
+    let e = reconstruct(&gpu, &spec, &params, &frames, &full, &o)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("starting values"), "{e}");
+}
+
+/// `abprop eval dynamic` with tiny settings writes its report: a row per d with both models'
+/// errors and fits, the sequences' statistics, strips, GIFs and the plot.
+#[test]
+fn eval_dynamic_writes_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/tree.gif");
+    let text = abprop(&[
+        "eval",
+        "dynamic",
+        "--data",
+        clip.to_str().unwrap(),
+        "--dims",
+        "4,8",
+        "--iterations",
+        "3",
+        "--infer-steps",
+        "10",
+        "--synth-frames",
+        "12",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(text.contains("predict: ABP"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!((r["frames"].as_u64(), r["train_frames"].as_u64()), (Some(52), Some(39)));
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, d) in rows.iter().zip([4, 8]) {
+        assert_eq!(row["d"].as_u64(), Some(d));
+        assert_eq!(row["abp_fit"]["inferred"]["steps"].as_u64(), Some(10));
+        for k in ["predict_abp", "predict_lds", "reconstruct_abp", "reconstruct_lds"] {
+            let v = row[k].as_f64().unwrap();
+            assert!(v > 0.0 && v < 1.0, "{k} = {v}");
+        }
+        assert_eq!(row["synth_abp"]["difference_spectrum"].as_array().unwrap().len(), 4);
+        for f in ["compare.png", "abp.gif", "lds.gif"] {
+            assert!(out.join(format!("d{d}")).join(f).exists(), "d{d}/{f}");
+        }
+    }
+    let mean = r["naive"]["predict_mean_frame"].as_f64().unwrap();
+    assert!(mean > 0.0 && r["naive"]["predict_previous_frame"].as_f64().unwrap() < mean);
+    for f in ["results.md", "prediction.png"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
 }

@@ -486,7 +486,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
     let stat_rows: Vec<Vec<String>> = std::iter::once(vec![
         "training clip".to_string(),
         format!("{:.4}", naive.clip.temporal_std),
-        format!("{:.4}", naive.clip.frame_change),
+        format!("{:.2e}", naive.clip.frame_change),
         spectrum(&naive.clip),
     ])
     .chain(rows.iter().flat_map(|r| {
@@ -494,13 +494,13 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
             vec![
                 format!("ABP d = {}", r.d),
                 format!("{:.4}", r.synth_abp.temporal_std),
-                format!("{:.4}", r.synth_abp.frame_change),
+                format!("{:.2e}", r.synth_abp.frame_change),
                 spectrum(&r.synth_abp),
             ],
             vec![
                 format!("LDS d = {}", r.lds_d),
                 format!("{:.4}", r.synth_lds.temporal_std),
-                format!("{:.4}", r.synth_lds.frame_change),
+                format!("{:.2e}", r.synth_lds.frame_change),
                 spectrum(&r.synth_lds),
             ],
         ]
