@@ -409,6 +409,9 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         .map(|&v| v as f64)
         .collect();
         let mut abp = Linear::fit(&z, d)?;
+        if let States::Inferred(i) = states {
+            abp.info.inferred = Some(i.with_model_delta(hyper.delta));
+        }
         abp.stabilize(&z);
         let mut base = lds(&train, d)?;
         let x_train = base.project(&train.values);
