@@ -486,9 +486,8 @@ fn states_are_inferred_from_one_common_start() {
     let hyper = abprop::abp::preset("dynamic-conv-quick").unwrap().hyper;
     let mut frames = clip(3, 32);
     // Frames 0, 1, 2, then frame 0 again.
-    frames
-        .values
-        .extend_from_slice(&frames.values[..frames.per_example()].to_vec());
+    let per = frames.per_example();
+    frames.values.extend_from_within(..per);
     frames.names.push("again".into());
     let none = infer_states(
         &gpu,

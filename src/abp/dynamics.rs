@@ -167,7 +167,7 @@ pub fn infer_states(
     spec: &crate::model::Spec,
     params: &crate::model::HostParams,
     pop: &crate::model::Population,
-    hyper: &super::Hyper,
+    hyper: &super::config::Hyper,
     frames: &crate::data::Dataset,
     inference: StateInference,
 ) -> Result<super::reconstruct::Reconstruction> {
@@ -183,7 +183,8 @@ pub fn infer_states(
         start: Some(&start),
         ..Default::default()
     };
-    reconstruct(gpu, spec, params, frames, &super::Observation::Full, &o).context("inferring the frames' states")
+    reconstruct(gpu, spec, params, frames, &super::observe::Observation::Full, &o)
+        .context("inferring the frames' states")
 }
 
 /// A square root L (L L^T = m) of a symmetric positive semi-definite matrix from its
