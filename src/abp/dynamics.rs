@@ -95,9 +95,14 @@ impl Default for StateInference {
 
 impl StateInference {
     /// The step size for a model trained with Langevin step size `model_delta`.
+    pub fn delta_for(self, model_delta: f32) -> f32 {
+        self.delta.unwrap_or(model_delta)
+    }
+
+    /// These settings with the step size for such a model filled in (what a fit records).
     pub fn with_model_delta(self, model_delta: f32) -> StateInference {
         StateInference {
-            delta: Some(self.delta.unwrap_or(model_delta)),
+            delta: Some(self.delta_for(model_delta)),
             ..self
         }
     }
@@ -175,7 +180,7 @@ pub fn infer_states(
     let start = vec![0f32; frames.len() * spec.latent_dim()];
     let o = ReconstructOptions {
         steps: inference.steps,
-        delta: inference.with_model_delta(hyper.delta).delta.expect("a step size"),
+        delta: inference.delta_for(hyper.delta),
         sigma: hyper.sigma,
         noise: false,
         batch: super::synthesis::chunk_for(spec)?.min(frames.len().max(1)),

@@ -335,6 +335,8 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
     let mut hyper = p.hyper.clone();
     a.hp.apply(&mut hyper)?;
     hyper.validate()?;
+    // Every frame's state (training frames' with `--states inferred`, held-out frames' always).
+    let inference = a.states.inference().with_model_delta(hyper.delta);
     let shape = p.spec.output()?;
     let [c, h, w] = shape;
     let per = c * h * w;
@@ -389,7 +391,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
             d,
             hyper: hyper.clone(),
             infer_steps: a.states.infer_steps,
-            infer_delta: a.states.infer_delta.unwrap_or(hyper.delta),
+            infer_delta: inference.delta_for(hyper.delta),
             panel: 10,
             verbose: !a.quiet,
         };
@@ -400,7 +402,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         let params = t.gen.read_params(&gpu)?;
         let pop = t.population()?;
         let norm = Norm::Population(&pop);
-        let infer = |frames: &Dataset| infer_states(&gpu, &spec, &params, &pop, &hyper, frames, a.states.inference());
+        let infer = |frames: &Dataset| infer_states(&gpu, &spec, &params, &pop, &hyper, frames, inference);
         let z: Vec<f64> = match states {
             States::Chains => t.latents()?,
             States::Inferred(_) => infer(&train)?.z,
@@ -409,9 +411,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
         .map(|&v| v as f64)
         .collect();
         let mut abp = Linear::fit(&z, d)?;
-        if let States::Inferred(i) = states {
-            abp.info.inferred = Some(i.with_model_delta(hyper.delta));
-        }
+        abp.info.inferred = matches!(states, States::Inferred(_)).then_some(inference);
         abp.stabilize(&z);
         let mut base = lds(&train, d)?;
         let x_train = base.project(&train.values);
@@ -547,7 +547,7 @@ pub fn run_eval(a: &DynamicArgs) -> Result<()> {
             States::Inferred(_) => "every frame's",
         },
         a.states.infer_steps,
-        a.states.infer_delta.unwrap_or(hyper.delta),
+        inference.delta_for(hyper.delta),
         gpu.info.name,
         num(naive.predict_mean_frame),
         num(naive.predict_previous_frame),
